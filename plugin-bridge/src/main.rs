@@ -1,0 +1,120 @@
+//! `pushgate-bridge`: the MPNS HTTP API on its own, in front of a pushgate gRPC server.
+//!
+//!     pushgate-bridge --upstream http://127.0.0.1:50051 [--listen :8086] [--send-timeout-secs 30]
+//!                     [--auth-token TOKEN]
+
+use std::{sync::Arc, time::Duration};
+
+use pushgate_bridge::{router, GrpcBackend, Settings, ThrottleSettings};
+
+struct Args {
+    upstream: String,
+    listen: String,
+    send_timeout: Duration,
+    auth_token: Option<String>,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args {
+        upstream: String::new(),
+        listen: ":8086".into(),
+        send_timeout: Duration::from_secs(30),
+        auth_token: std::env::var("PUSHGATE_GRPC_AUTH_TOKEN").ok(),
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let (name, inline) = match flag.split_once('=') {
+            Some((n, v)) => (n.to_string(), Some(v.to_string())),
+            None => (flag.clone(), None),
+        };
+        let name = name.trim_start_matches('-');
+        if name == "version" {
+            println!("pushgate-bridge {}", env!("CARGO_PKG_VERSION"));
+            std::process::exit(0);
+        }
+        let mut value = || {
+            inline
+                .clone()
+                .or_else(|| it.next())
+                .ok_or(format!("{flag} needs a value"))
+        };
+        match name {
+            "upstream" => args.upstream = value()?,
+            "listen" => args.listen = value()?,
+            "auth-token" => args.auth_token = Some(value()?),
+            "send-timeout-secs" => {
+                let v = value()?;
+                let secs = v
+                    .parse()
+                    .map_err(|_| format!("--send-timeout-secs: not a number: {v}"))?;
+                args.send_timeout = Duration::from_secs(secs);
+            }
+            "h" | "help" => {
+                println!("usage: pushgate-bridge --upstream http://HOST:PORT [--listen ADDR] [--send-timeout-secs N] [--auth-token TOKEN]");
+                std::process::exit(0);
+            }
+            _ => return Err(format!("unknown flag {flag}")),
+        }
+    }
+    if args.upstream.is_empty() {
+        return Err("--upstream http://HOST:PORT is required".into());
+    }
+    Ok(args)
+}
+
+#[tokio::main]
+async fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("pushgate-bridge: {e}");
+            std::process::exit(2);
+        }
+    };
+    let backend = match GrpcBackend::new(
+        &args.upstream,
+        args.send_timeout,
+        args.auth_token.as_deref(),
+    ) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("pushgate-bridge: {e}");
+            std::process::exit(2);
+        }
+    };
+    let settings = Settings {
+        throttle: ThrottleSettings::default(),
+        metrics_enabled: false,
+        hash: option_env!("PUSHGATE_GIT_HASH").unwrap_or("unknown").into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+    };
+    let addr = if args.listen.starts_with(':') {
+        format!("0.0.0.0{}", args.listen)
+    } else {
+        args.listen.clone()
+    };
+    let listener = match tokio::net::TcpListener::bind(&addr).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("pushgate-bridge: cannot listen on {addr}: {e}");
+            std::process::exit(1);
+        }
+    };
+    tracing::info!("Server is listening on {}", args.listen);
+    let app = router(Arc::new(backend), settings);
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+            tracing::info!("Stopping Server...");
+        })
+        .await;
+    if let Err(e) = served {
+        tracing::error!(error = %e, "server error");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,230 @@
+//! The MPNS HTTP API (contract §1) and the probes of the design's Health section.
+
+use std::sync::Arc;
+
+use axum::{
+    body::{to_bytes, Body},
+    extract::{Request, State},
+    http::{header, HeaderValue, StatusCode},
+    middleware::{self, Next},
+    response::{IntoResponse, Response},
+    routing::{get, post},
+    Router,
+};
+use pushgate::{gojson::encode_go_map, v1::Status};
+
+use crate::{
+    backend::Backend,
+    decode,
+    throttle::{Limiter, ThrottleSettings},
+};
+
+/// Bodies larger than this are refused without being read whole.
+pub const MAX_BODY_BYTES: usize = 1 << 20;
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub throttle: ThrottleSettings,
+    pub metrics_enabled: bool,
+    /// `GET /version`: the build's git hash and version.
+    pub hash: String,
+    pub version: String,
+}
+
+struct App<B> {
+    backend: Arc<B>,
+    settings: Settings,
+    limiter: Limiter,
+}
+
+pub fn router<B: Backend>(backend: Arc<B>, settings: Settings) -> Router {
+    let app = Arc::new(App {
+        backend,
+        limiter: Limiter::new(settings.throttle.clone()),
+        settings,
+    });
+    let mut routes = Router::new()
+        .route("/", get(root))
+        .route("/version", get(version::<B>))
+        .route("/api/v1/send_push", post(send_push::<B>))
+        .route("/api/v1/ack", post(ack::<B>))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz::<B>));
+    if app.settings.metrics_enabled {
+        routes = routes.route("/metrics", get(metrics::<B>));
+    }
+    routes
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(app.clone(), throttle::<B>))
+        .with_state(app)
+}
+
+/// Go's `http.NotFound`.
+async fn not_found() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        [
+            (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        "404 page not found\n",
+    )
+        .into_response()
+}
+
+async fn throttle<B: Backend>(
+    State(app): State<Arc<App<B>>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let verdict = app.limiter.check(req.headers());
+    let mut response = if verdict.allowed {
+        next.run(req).await
+    } else {
+        tracing::error!(path = %req.uri().path(), "Error: code=429");
+        let mut r = (
+            StatusCode::TOO_MANY_REQUESTS,
+            [
+                (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+                (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            ],
+            "limit exceeded\n",
+        )
+            .into_response();
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(verdict.reset));
+        r
+    };
+    let h = response.headers_mut();
+    h.insert("x-ratelimit-limit", HeaderValue::from(verdict.limit));
+    h.insert(
+        "x-ratelimit-remaining",
+        HeaderValue::from(verdict.remaining),
+    );
+    h.insert("x-ratelimit-reset", HeaderValue::from(verdict.reset));
+    response
+}
+
+async fn root() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        "<html><body>Mattermost Push Proxy</body></html>",
+    )
+        .into_response()
+}
+
+async fn version<B: Backend>(State(app): State<Arc<App<B>>>) -> Response {
+    let body = pushgate::gojson::to_go_json(&serde_json::json!({
+        "hash": app.settings.hash,
+        "version": app.settings.version,
+    })) + "\n";
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// An MPNS answer: always HTTP 200, the status in the body (contract §2.3).
+fn answer(status: Status, error: &str) -> Response {
+    let body = match status {
+        Status::Fail => encode_go_map([("error", error), ("status", "FAIL")]),
+        Status::Remove => encode_go_map([("status", "REMOVE")]),
+        Status::Ok | Status::Unspecified => encode_go_map([("status", "OK")]),
+    };
+    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response()
+}
+
+/// A backend error: `INVALID_ARGUMENT` carries MPNS's validation text; anything else (the
+/// upstream proxy unreachable, a deadline) is still one definitive FAIL.
+fn backend_error(status: &tonic::Status) -> Response {
+    if status.code() == tonic::Code::InvalidArgument {
+        answer(Status::Fail, status.message())
+    } else {
+        tracing::error!(code = ?status.code(), error = %status.message(), "pushgate upstream call failed");
+        answer(
+            Status::Fail,
+            &format!("pushgate upstream error: {}", status.message()),
+        )
+    }
+}
+
+async fn read_body(body: Body) -> Result<bytes::Bytes, String> {
+    to_bytes(body, MAX_BODY_BYTES)
+        .await
+        .map_err(|_| "http: request body too large".to_string())
+}
+
+async fn send_push<B: Backend>(State(app): State<Arc<App<B>>>, body: Body) -> Response {
+    let decoded = match read_body(body).await {
+        Ok(bytes) => decode::push_notification(&bytes),
+        Err(e) => Err(e),
+    };
+    let n = match decoded {
+        Ok(n) => n,
+        Err(e) => {
+            let text = format!("Failed to read message body: {e}");
+            tracing::error!("{text}");
+            return answer(Status::Fail, &text);
+        }
+    };
+    match app.backend.send_push(n).await {
+        Ok(r) => answer(r.status(), &r.error),
+        Err(status) => backend_error(&status),
+    }
+}
+
+async fn ack<B: Backend>(State(app): State<Arc<App<B>>>, body: Body) -> Response {
+    let decoded = match read_body(body).await {
+        Ok(bytes) => decode::push_ack(&bytes),
+        Err(e) => Err(e),
+    };
+    let a = match decoded {
+        Ok(a) => a,
+        Err(e) => {
+            let text = format!("Failed to read ack body: {e}");
+            tracing::error!("{text}");
+            return answer(Status::Fail, &text);
+        }
+    };
+    match app.backend.send_ack(a).await {
+        Ok(r) => answer(r.status(), &r.error),
+        Err(status) => backend_error(&status),
+    }
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+async fn readyz<B: Backend>(State(app): State<Arc<App<B>>>) -> Response {
+    let r = app.backend.readiness().await;
+    let targets: serde_json::Map<String, serde_json::Value> = r
+        .targets
+        .iter()
+        .map(|(name, serving)| {
+            let state = if *serving { "SERVING" } else { "NOT_SERVING" };
+            (name.clone(), state.into())
+        })
+        .collect();
+    let body = serde_json::json!({
+        "status": if r.ready { "ready" } else { "not ready" },
+        "targets": targets,
+    });
+    let code = if r.ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (code, axum::Json(body)).into_response()
+}
+
+async fn metrics<B: Backend>(State(app): State<Arc<App<B>>>) -> Response {
+    match app.backend.metrics() {
+        Some(text) => (
+            [(
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            text,
+        )
+            .into_response(),
+        None => not_found().await,
+    }
+}

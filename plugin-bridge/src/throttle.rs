@@ -1,0 +1,149 @@
+//! MPNS's rate limiter, as it behaves (contract §1.3): every response carries the
+//! `X-Ratelimit-*` headers, and nothing is refused unless `ThrottleEnforce` asks for a real
+//! fixed-window limit keyed by the `ThrottleVaryByHeader` headers.
+
+use std::{
+    collections::HashMap,
+    sync::Mutex,
+    time::{SystemTime, UNIX_EPOCH},
+};
+
+use http::HeaderMap;
+
+#[derive(Debug, Clone)]
+pub struct ThrottleSettings {
+    /// Requests per one-second window (at least 1).
+    pub per_sec: u64,
+    /// How many keys to remember; 0 = unbounded.
+    pub memory_store_size: usize,
+    /// Header names whose lower-cased values form the key.
+    pub vary_by: Vec<String>,
+    /// Refuse requests over the quota with 429 (MPNS never does).
+    pub enforce: bool,
+}
+
+impl Default for ThrottleSettings {
+    fn default() -> Self {
+        ThrottleSettings {
+            per_sec: 300,
+            memory_store_size: 50_000,
+            vary_by: vec!["X-Forwarded-For".into()],
+            enforce: false,
+        }
+    }
+}
+
+pub struct Limiter {
+    settings: ThrottleSettings,
+    /// key → (window second, count in it)
+    windows: Mutex<HashMap<String, (u64, u64)>>,
+}
+
+/// What the limiter decided for one request.
+pub struct Verdict {
+    pub allowed: bool,
+    pub limit: u64,
+    pub remaining: u64,
+    /// Seconds until the window resets.
+    pub reset: u64,
+}
+
+impl Limiter {
+    pub fn new(settings: ThrottleSettings) -> Self {
+        Limiter {
+            settings,
+            windows: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn check(&self, headers: &HeaderMap) -> Verdict {
+        let limit = self.settings.per_sec.max(1);
+        if !self.settings.enforce {
+            // MPNS's limiter resets every window at once, so this is what it always reports.
+            return Verdict {
+                allowed: true,
+                limit,
+                remaining: limit - 1,
+                reset: 1,
+            };
+        }
+        let key = self.key(headers);
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
+        let store = self.settings.memory_store_size;
+        if store > 0 && windows.len() >= store && !windows.contains_key(&key) {
+            // Forget stale windows first; if all are current, forget everything (bounded memory
+            // matters more than a precise count for keys we have no room for).
+            windows.retain(|_, (second, _)| *second == now);
+            if windows.len() >= store {
+                windows.clear();
+            }
+        }
+        let entry = windows.entry(key).or_insert((now, 0));
+        if entry.0 != now {
+            *entry = (now, 0);
+        }
+        entry.1 += 1;
+        Verdict {
+            allowed: entry.1 <= limit,
+            limit,
+            remaining: limit.saturating_sub(entry.1),
+            reset: 1,
+        }
+    }
+
+    fn key(&self, headers: &HeaderMap) -> String {
+        let mut key = String::new();
+        for name in &self.settings.vary_by {
+            if let Some(value) = headers.get(name.as_str()).and_then(|v| v.to_str().ok()) {
+                key.push_str(&value.to_lowercase());
+            }
+            key.push('\n');
+        }
+        key
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unenforced_never_refuses() {
+        let l = Limiter::new(ThrottleSettings {
+            per_sec: 2,
+            ..Default::default()
+        });
+        for _ in 0..10 {
+            let v = l.check(&HeaderMap::new());
+            assert!(v.allowed);
+            assert_eq!((v.limit, v.remaining, v.reset), (2, 1, 1));
+        }
+    }
+
+    #[test]
+    fn enforced_counts_per_key() {
+        let l = Limiter::new(ThrottleSettings {
+            per_sec: 2,
+            enforce: true,
+            ..Default::default()
+        });
+        let mut a = HeaderMap::new();
+        a.insert("x-forwarded-for", "10.0.0.1".parse().unwrap());
+        // Three in a row in one second (retry if the second turned over between them).
+        for _ in 0..5 {
+            let r: Vec<bool> = (0..3).map(|_| l.check(&a).allowed).collect();
+            if r == [true, true, false] {
+                assert!(
+                    l.check(&HeaderMap::new()).allowed,
+                    "another key has its own quota"
+                );
+                return;
+            }
+        }
+        panic!("the third request in one window was never refused");
+    }
+}

@@ -1,0 +1,235 @@
+//! The APNs request MPNS builds for a push (contract §3.2–§3.4), byte for byte: Go sorts the
+//! top-level keys and writes `aps` members in a fixed order, which is also alphabetical, so
+//! ordered maps and field order reproduce it.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::{emoji, push::Push};
+use pushgate::gojson::to_go_json;
+
+/// APNs' payload limit; larger payloads are shortened (design deviation 2).
+pub const MAX_PAYLOAD_BYTES: usize = 4096;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApnsRequest {
+    /// `/3/device/<token>`
+    pub path: String,
+    /// `None` when the configured topic is empty (MPNS omits the header).
+    pub topic: Option<String>,
+    pub push_type: &'static str,
+    pub priority: &'static str,
+    pub body: String,
+}
+
+#[derive(Serialize, Default)]
+struct Aps {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    alert: Option<Alert>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    badge: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    category: Option<String>,
+    #[serde(rename = "content-available", skip_serializing_if = "Option::is_none")]
+    content_available: Option<u8>,
+    #[serde(rename = "mutable-content", skip_serializing_if = "Option::is_none")]
+    mutable_content: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sound: Option<&'static str>,
+    #[serde(rename = "thread-id", skip_serializing_if = "Option::is_none")]
+    thread_id: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Alert {
+    Text(String),
+    Dict {
+        #[serde(skip_serializing_if = "String::is_empty")]
+        body: String,
+        #[serde(skip_serializing_if = "String::is_empty")]
+        title: String,
+    },
+}
+
+impl Alert {
+    /// The text that deviation 2 shortens first.
+    fn body_mut(&mut self) -> &mut String {
+        match self {
+            Alert::Text(body) | Alert::Dict { body, .. } => body,
+        }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Field {
+    Str(String),
+    Bool(bool),
+    Aps(Box<Aps>),
+}
+
+type Payload = BTreeMap<&'static str, Field>;
+
+pub fn build(push: &Push, topic: &str) -> ApnsRequest {
+    let voip = push.n.transport == "voip";
+    let (mut payload, topic, push_type) = if voip {
+        (voip_payload(push), format!("{topic}.voip"), "voip")
+    } else {
+        (standard_payload(push), topic.to_string(), "alert")
+    };
+    ApnsRequest {
+        path: format!("/3/device/{}", push.n.device_id),
+        topic: (!topic.is_empty()).then_some(topic),
+        push_type,
+        priority: "10",
+        body: encode_within_limit(&mut payload),
+    }
+}
+
+fn signature(push: &Push) -> Field {
+    Field::Str(if push.n.signature.is_empty() {
+        "NO_SIGNATURE".into()
+    } else {
+        push.n.signature.clone()
+    })
+}
+
+fn put_nonempty(p: &mut Payload, key: &'static str, value: &str) {
+    if !value.is_empty() {
+        p.insert(key, Field::Str(value.to_string()));
+    }
+}
+
+fn standard_payload(push: &Push) -> Payload {
+    let n = &push.n;
+    let mut aps = Aps::default();
+    let mut p = Payload::new();
+
+    // Step A: the badge. The clear/v2 rule is MPNS's, kept on purpose (contract §9.1 item 4).
+    if n.badge == 0 && n.r#type == "clear" && push.app_version > 1 {
+        aps.badge = Some(1);
+    } else if n.badge != -1 {
+        aps.badge = Some(n.badge);
+    }
+
+    // Step B: content by type.
+    let category = (!n.category.is_empty()).then(|| n.category.clone());
+    if n.is_id_loaded {
+        aps.category = category;
+        aps.sound = Some("default");
+        aps.mutable_content = Some(1);
+        aps.alert = Some(Alert::Dict {
+            body: n.message.clone(),
+            title: String::new(),
+        });
+        aps.content_available = Some(1);
+        p.insert("version", Field::Str(n.version.clone()));
+        p.insert("id_loaded", Field::Bool(true));
+    } else if n.r#type == "message" || n.r#type == "session" {
+        aps.category = category;
+        aps.sound = Some("default");
+        aps.mutable_content = Some(1);
+        if n.r#type == "message" {
+            aps.content_available = Some(1);
+        }
+        let body = emoji::expand(&n.message);
+        aps.alert = Some(if !n.channel_name.is_empty() && n.version == "v2" {
+            Alert::Dict {
+                body,
+                title: n.channel_name.clone(),
+            }
+        } else {
+            Alert::Text(body)
+        });
+        p.insert("version", Field::Str(n.version.clone()));
+        put_nonempty(&mut p, "channel_name", &n.channel_name);
+    } else if n.r#type == "clear" || n.r#type == "test" {
+        aps.content_available = Some(1);
+    }
+
+    // Step C: custom keys of every standard push.
+    p.insert("type", Field::Str(n.r#type.clone()));
+    p.insert("sub_type", Field::Str(n.sub_type.clone()));
+    p.insert("server_id", Field::Str(n.server_id.clone()));
+    p.insert("is_crt_enabled", Field::Bool(n.is_crt_enabled));
+    p.insert("signature", signature(push));
+    put_nonempty(&mut p, "ack_id", &n.ack_id);
+    if !n.channel_id.is_empty() {
+        p.insert("channel_id", Field::Str(n.channel_id.clone()));
+        aps.thread_id = Some(if n.is_crt_enabled && !n.root_id.is_empty() {
+            n.root_id.clone()
+        } else {
+            n.channel_id.clone()
+        });
+    }
+    for (key, value) in [
+        ("team_id", &n.team_id),
+        ("sender_id", &n.sender_id),
+        ("sender_name", &n.sender_name),
+        ("post_id", &n.post_id),
+        ("root_id", &n.root_id),
+        ("override_username", &n.override_username),
+        ("override_icon_url", &n.override_icon_url),
+        ("from_webhook", &n.from_webhook),
+    ] {
+        put_nonempty(&mut p, key, value);
+    }
+    p.insert("aps", Field::Aps(Box::new(aps)));
+    p
+}
+
+fn voip_payload(push: &Push) -> Payload {
+    let n = &push.n;
+    let mut p = Payload::new();
+    let aps = Aps {
+        content_available: Some(1),
+        ..Default::default()
+    };
+    p.insert("aps", Field::Aps(Box::new(aps)));
+    for (key, value) in [
+        ("type", &n.r#type),
+        ("sub_type", &n.sub_type),
+        ("channel_id", &n.channel_id),
+        ("server_id", &n.server_id),
+        ("post_id", &n.post_id),
+        ("thread_id", &n.root_id),
+        ("sender_id", &n.sender_id),
+    ] {
+        p.insert(key, Field::Str(value.clone()));
+    }
+    p.insert("id_loaded", Field::Bool(n.is_id_loaded));
+    put_nonempty(&mut p, "sender_name", &n.sender_name);
+    put_nonempty(&mut p, "channel_name", &n.channel_name);
+    put_nonempty(&mut p, "ack_id", &n.ack_id);
+    p.insert("signature", signature(push));
+    p
+}
+
+/// Encodes the payload, shortening the alert text until it fits APNs' limit. Escaping makes an
+/// encoded character at least as long as its raw bytes, so cutting the raw text by the excess
+/// shrinks the output by at least as much; the loop ends when it fits or there is no text left.
+fn encode_within_limit(payload: &mut Payload) -> String {
+    loop {
+        let body = to_go_json(payload);
+        let excess = body.len().saturating_sub(MAX_PAYLOAD_BYTES);
+        if excess == 0 {
+            return body;
+        }
+        let Some(Field::Aps(aps)) = payload.get_mut("aps") else {
+            return body;
+        };
+        let Some(text) = aps.alert.as_mut().map(Alert::body_mut) else {
+            return body;
+        };
+        if text.is_empty() {
+            return body;
+        }
+        let mut keep = text.len().saturating_sub(excess);
+        while !text.is_char_boundary(keep) {
+            keep -= 1;
+        }
+        text.truncate(keep);
+    }
+}

@@ -1,0 +1,310 @@
+//! The MPNS JSON config file, accepted unchanged (contract §6.2), plus pushgate's added keys
+//! (design: Configuration). Errors name the key and never echo a value, so a password or key
+//! path cannot leak through a parse error.
+
+use std::{path::Path, time::Duration};
+
+use pushgate::gojson::{decode_object, GoObject};
+
+/// The config pushgate runs on when no file is given or found: dry-run targets, loopback only.
+pub const EMBEDDED_DRY_RUN: &str = include_str!("../../config/dry-run.json");
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub listen_address: String,
+    pub grpc_listen_address: String,
+    pub throttle_per_sec: i64,
+    pub throttle_memory_store_size: i64,
+    pub throttle_vary_by_header: String,
+    pub throttle_enforce: bool,
+    pub enable_metrics: bool,
+    pub send_timeout: Duration,
+    pub retry_timeout: Duration,
+    pub remove_on_mismatch: bool,
+    pub apple: Vec<AppleSettings>,
+    pub android: Vec<AndroidSettings>,
+    pub enable_console_log: bool,
+    pub enable_file_log: bool,
+    pub log_file_location: String,
+    pub log_format: LogFormat,
+    pub tls_cert_file: String,
+    pub tls_key_file: String,
+    pub tls_client_ca_file: String,
+    pub grpc_auth_token: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Plain,
+    Json,
+}
+
+#[derive(Clone, PartialEq, Default)]
+pub struct AppleSettings {
+    pub kind: String,
+    pub topic: String,
+    pub use_development: bool,
+    pub auth_key_file: String,
+    pub auth_key_id: String,
+    pub team_id: String,
+    pub cert_private: String,
+    pub cert_password: String,
+    pub endpoint: String,
+    pub ca_file: String,
+    pub dry_run: bool,
+}
+
+#[derive(Clone, PartialEq, Default)]
+pub struct AndroidSettings {
+    pub kind: String,
+    pub service_file_location: String,
+    pub android_api_key: String,
+    pub fcm_endpoint: String,
+    pub fcm_token_uri: String,
+    pub fcm_ca_file: String,
+    pub dry_run: bool,
+}
+
+// Hand-written Debug so that `{:?}` of a config can never print a password or API key.
+impl std::fmt::Debug for AppleSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppleSettings")
+            .field("type", &self.kind)
+            .field("topic", &self.topic)
+            .field("use_development", &self.use_development)
+            .field("auth_key_file", &self.auth_key_file)
+            .field("cert_private", &self.cert_private)
+            .field("cert_password", &"<redacted>")
+            .field("endpoint", &self.endpoint)
+            .field("dry_run", &self.dry_run)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for AndroidSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AndroidSettings")
+            .field("type", &self.kind)
+            .field("service_file_location", &self.service_file_location)
+            .field("android_api_key", &"<redacted>")
+            .field("fcm_endpoint", &self.fcm_endpoint)
+            .field("dry_run", &self.dry_run)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {reason}")]
+    Read { path: String, reason: String },
+    #[error("config file {path}: {reason}")]
+    Parse { path: String, reason: String },
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let shown = path.display().to_string();
+        let bytes = std::fs::read(path).map_err(|e| ConfigError::Read {
+            path: shown.clone(),
+            reason: e.to_string(),
+        })?;
+        Config::parse(&bytes).map_err(|reason| ConfigError::Parse {
+            path: shown,
+            reason,
+        })
+    }
+
+    pub fn embedded_dry_run() -> Config {
+        Config::parse(EMBEDDED_DRY_RUN.as_bytes()).expect("the embedded config is valid")
+    }
+
+    /// Parses config bytes with Go's rules and MPNS's defaults.
+    pub fn parse(bytes: &[u8]) -> Result<Config, String> {
+        let o = decode_object(bytes, "main.ConfigPushProxy")?;
+        let int = |key: &str| o.int64(key, "int");
+
+        // MPNS: 0 means 30 s; a negative value is kept (every send then fails at once).
+        let send_secs = match int("SendTimeoutSec")? {
+            0 => 30,
+            n => n,
+        };
+        let retry_secs = match int("RetryTimeoutSec")? {
+            0 => 8,
+            n => n,
+        }
+        .min(send_secs);
+        let (console, file) = (o.boolean("EnableConsoleLog")?, o.boolean("EnableFileLog")?);
+        let log_format = match o.string("LogFormat")?.as_str() {
+            "json" => LogFormat::Json,
+            _ => LogFormat::Plain,
+        };
+
+        let apple = o
+            .objects("ApplePushSettings", "ApplePushSettings")?
+            .iter()
+            .map(apple_settings)
+            .collect::<Result<_, _>>()?;
+        let android = o
+            .objects("AndroidPushSettings", "AndroidPushSettings")?
+            .iter()
+            .map(android_settings)
+            .collect::<Result<_, _>>()?;
+
+        Ok(Config {
+            listen_address: or(o.string("ListenAddress")?, ":8086"),
+            grpc_listen_address: or(o.string("GrpcListenAddress")?, ":50051"),
+            throttle_per_sec: int("ThrottlePerSec")?.max(1),
+            throttle_memory_store_size: int("ThrottleMemoryStoreSize")?,
+            throttle_vary_by_header: o.string("ThrottleVaryByHeader")?,
+            throttle_enforce: o.boolean("ThrottleEnforce")?,
+            enable_metrics: o.boolean("EnableMetrics")?,
+            send_timeout: secs(send_secs),
+            retry_timeout: secs(retry_secs),
+            remove_on_mismatch: o.boolean("RemoveOnMismatch")?,
+            apple,
+            android,
+            enable_console_log: console || !file,
+            enable_file_log: file,
+            log_file_location: o.string("LogFileLocation")?,
+            log_format,
+            tls_cert_file: o.string("TlsCertFile")?,
+            tls_key_file: o.string("TlsKeyFile")?,
+            tls_client_ca_file: o.string("TlsClientCAFile")?,
+            grpc_auth_token: o.string("GrpcAuthToken")?,
+        })
+    }
+}
+
+fn apple_settings(o: &GoObject) -> Result<AppleSettings, String> {
+    Ok(AppleSettings {
+        kind: o.string("Type")?,
+        topic: o.string("ApplePushTopic")?,
+        use_development: o.boolean("ApplePushUseDevelopment")?,
+        auth_key_file: o.string("AppleAuthKeyFile")?,
+        auth_key_id: o.string("AppleAuthKeyID")?,
+        team_id: o.string("AppleTeamID")?,
+        cert_private: o.string("ApplePushCertPrivate")?,
+        cert_password: o.string("ApplePushCertPassword")?,
+        endpoint: o.string("ApplePushEndpoint")?,
+        ca_file: o.string("ApplePushCAFile")?,
+        dry_run: o.boolean("DryRun")?,
+    })
+}
+
+fn android_settings(o: &GoObject) -> Result<AndroidSettings, String> {
+    Ok(AndroidSettings {
+        kind: o.string("Type")?,
+        service_file_location: o.string("ServiceFileLocation")?,
+        android_api_key: o.string("AndroidApiKey")?,
+        fcm_endpoint: or(o.string("FcmEndpoint")?, "https://fcm.googleapis.com"),
+        fcm_token_uri: o.string("FcmTokenUri")?,
+        fcm_ca_file: o.string("FcmCAFile")?,
+        dry_run: o.boolean("DryRun")?,
+    })
+}
+
+fn or(value: String, default: &str) -> String {
+    if value.is_empty() {
+        default.to_string()
+    } else {
+        value
+    }
+}
+
+/// Negative budgets are kept as zero: the send then times out at once, as in MPNS.
+fn secs(n: i64) -> Duration {
+    Duration::from_secs(n.max(0) as u64)
+}
+
+/// Turns a Go-style listen address (`:8066`, `host:port`) into one tokio can bind.
+pub fn bind_address(listen: &str) -> String {
+    if listen.starts_with(':') {
+        format!("0.0.0.0{listen}")
+    } else {
+        listen.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &str = include_str!("../../config/mattermost-push-proxy.sample.json");
+
+    #[test]
+    fn mpns_sample_is_accepted_unchanged() {
+        let c = Config::parse(SAMPLE.as_bytes()).unwrap();
+        assert_eq!(c.listen_address, ":8066");
+        assert_eq!(c.throttle_per_sec, 300);
+        assert_eq!(c.send_timeout, Duration::from_secs(30));
+        assert_eq!(c.retry_timeout, Duration::from_secs(8));
+        let kinds: Vec<_> = c.apple.iter().map(|a| a.kind.as_str()).collect();
+        assert_eq!(kinds, ["apple", "apple_rn"]);
+        assert_eq!(c.apple[1].topic, "com.mattermost.react.native");
+        assert_eq!(c.android[1].kind, "android_rn");
+        assert_eq!(c.log_format, LogFormat::Plain);
+        assert_eq!(c.grpc_listen_address, ":50051");
+    }
+
+    #[test]
+    fn defaults_follow_mpns() {
+        let c = Config::parse(br#"{"sendtimeoutsec":0,"RetryTimeoutSec":60,"LogFormat":"xml"}"#)
+            .unwrap();
+        assert_eq!(c.send_timeout, Duration::from_secs(30));
+        assert_eq!(
+            c.retry_timeout,
+            Duration::from_secs(30),
+            "clamped to the send budget"
+        );
+        assert!(
+            c.enable_console_log,
+            "console forced on when file logging is off"
+        );
+        assert_eq!(c.throttle_per_sec, 1);
+        assert_eq!(c.listen_address, ":8086");
+    }
+
+    #[test]
+    fn errors_name_the_key_and_never_the_value() {
+        let err = Config::parse(
+            br#"{"ApplePushSettings":[{"Type":"apple","ApplePushCertPassword":12345678}]}"#,
+        )
+        .unwrap_err();
+        assert!(
+            err.contains("ApplePushSettings.ApplePushCertPassword"),
+            "{err}"
+        );
+        assert!(!err.contains("12345678"), "{err}");
+        let err = Config::parse(br#"{"SendTimeoutSec":"thirty"}"#).unwrap_err();
+        assert!(err.contains("SendTimeoutSec of type int"), "{err}");
+        assert!(!err.contains("thirty"));
+    }
+
+    #[test]
+    fn debug_output_redacts_secrets() {
+        let c = Config::parse(
+            br#"{"ApplePushSettings":[{"Type":"a","ApplePushCertPassword":"hunter2"}],
+                 "AndroidPushSettings":[{"Type":"b","AndroidApiKey":"AIzaSecret"}]}"#,
+        )
+        .unwrap();
+        let shown = format!("{c:?}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("AIzaSecret"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn embedded_dry_run_config_is_valid() {
+        let c = Config::embedded_dry_run();
+        assert!(c.apple.iter().chain([]).all(|a| a.dry_run));
+        assert!(c.android.iter().all(|a| a.dry_run));
+        assert!(!c.apple.is_empty() && !c.android.is_empty());
+    }
+
+    #[test]
+    fn go_listen_addresses() {
+        assert_eq!(bind_address(":8066"), "0.0.0.0:8066");
+        assert_eq!(bind_address("127.0.0.1:1"), "127.0.0.1:1");
+    }
+}

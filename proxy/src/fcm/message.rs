@@ -1,0 +1,89 @@
+//! The FCM v1 message MPNS builds for a push (contract §4.2): data-only, high priority, every
+//! data value a string, data keys sorted as Go marshals a map.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::{emoji, push::Push};
+use pushgate::gojson::to_go_json;
+
+#[derive(Serialize)]
+struct Envelope<'a> {
+    message: Message<'a>,
+}
+
+// Field order is Go's struct order: data, android, token.
+#[derive(Serialize)]
+struct Message<'a> {
+    data: BTreeMap<&'static str, String>,
+    android: Android,
+    token: &'a str,
+}
+
+#[derive(Serialize)]
+struct Android {
+    priority: &'static str,
+}
+
+/// The JSON body of `POST /v1/projects/{project}/messages:send`.
+pub fn build(push: &Push) -> String {
+    let n = &push.n;
+    let mut data = BTreeMap::new();
+    for (key, value) in [
+        ("ack_id", &n.ack_id),
+        ("type", &n.r#type),
+        ("sub_type", &n.sub_type),
+        ("version", &n.version),
+        ("channel_id", &n.channel_id),
+        ("server_id", &n.server_id),
+        ("category", &n.category),
+    ] {
+        data.insert(key, value.clone());
+    }
+    data.insert("is_crt_enabled", n.is_crt_enabled.to_string());
+    if n.badge != -1 {
+        data.insert("badge", n.badge.to_string());
+    }
+    if !n.root_id.is_empty() {
+        data.insert("root_id", n.root_id.clone());
+    }
+    let signature = if n.signature.is_empty() {
+        "NO_SIGNATURE"
+    } else {
+        &n.signature
+    };
+    data.insert("signature", signature.to_string());
+
+    if n.is_id_loaded {
+        data.insert("post_id", n.post_id.clone());
+        data.insert("message", n.message.clone());
+        data.insert("id_loaded", "true".into());
+        data.insert("sender_id", n.sender_id.clone());
+        // MPNS's literal placeholder: the device fetches the real name.
+        data.insert("sender_name", "Someone".into());
+        data.insert("team_id", n.team_id.clone());
+    } else if n.r#type == "message" || n.r#type == "session" {
+        for (key, value) in [
+            ("team_id", &n.team_id),
+            ("sender_id", &n.sender_id),
+            ("sender_name", &n.sender_name),
+            ("channel_name", &n.channel_name),
+            ("post_id", &n.post_id),
+            ("override_username", &n.override_username),
+            ("override_icon_url", &n.override_icon_url),
+            ("from_webhook", &n.from_webhook),
+        ] {
+            data.insert(key, value.clone());
+        }
+        data.insert("message", emoji::expand(&n.message));
+    }
+
+    to_go_json(&Envelope {
+        message: Message {
+            data,
+            android: Android { priority: "high" },
+            token: &n.device_id,
+        },
+    })
+}

@@ -1,0 +1,73 @@
+//! Health as the design's table says: `""` and `pushgate.v1.PushProxy` follow the process (and
+//! turn NOT_SERVING when draining), each target `Type` follows its credentials and upstream.
+//! The same state feeds `grpc.health.v1` (Check/Watch) and the HTTP `/readyz` body.
+
+use std::{
+    collections::BTreeMap,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Mutex,
+    },
+};
+
+use tonic_health::{server::HealthReporter, ServingStatus};
+
+pub struct Health {
+    reporter: HealthReporter,
+    draining: AtomicBool,
+    targets: Mutex<BTreeMap<String, bool>>,
+}
+
+impl Health {
+    pub fn new(reporter: HealthReporter) -> Self {
+        Health {
+            reporter,
+            draining: AtomicBool::new(false),
+            targets: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    pub async fn set_process_serving(&self) {
+        for name in ["", pushgate::v1::SERVICE_NAME] {
+            self.reporter
+                .set_service_status(name, ServingStatus::Serving)
+                .await;
+        }
+    }
+
+    /// Records a target's state; only a change is announced to `Watch` streams.
+    pub async fn set_target(&self, kind: &str, serving: bool) {
+        let changed = {
+            let mut targets = self.targets.lock().unwrap_or_else(|e| e.into_inner());
+            targets.insert(kind.to_string(), serving) != Some(serving)
+        };
+        if changed {
+            let status = if serving {
+                ServingStatus::Serving
+            } else {
+                ServingStatus::NotServing
+            };
+            self.reporter.set_service_status(kind, status).await;
+        }
+    }
+
+    /// Shutdown has begun: probes see NOT_SERVING while in-flight work finishes.
+    pub async fn start_draining(&self) {
+        self.draining.store(true, Ordering::SeqCst);
+        for name in ["", pushgate::v1::SERVICE_NAME] {
+            self.reporter
+                .set_service_status(name, ServingStatus::NotServing)
+                .await;
+        }
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::SeqCst)
+    }
+
+    /// Each target with `SERVING` or `NOT_SERVING`, sorted by name.
+    pub fn targets(&self) -> Vec<(String, bool)> {
+        let targets = self.targets.lock().unwrap_or_else(|e| e.into_inner());
+        targets.iter().map(|(k, v)| (k.clone(), *v)).collect()
+    }
+}

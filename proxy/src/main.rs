@@ -1,0 +1,176 @@
+//! The `pushgate` binary: `pushgate [--config FILE]`, also MPNS's `-config FILE` and `-version`.
+
+use std::path::{Path, PathBuf};
+
+use pushgate_proxy::{
+    config::{Config, LogFormat},
+    server, GIT_HASH, VERSION,
+};
+
+const DEFAULT_CONFIG_NAME: &str = "mattermost-push-proxy.json";
+
+enum Command {
+    Run(Option<PathBuf>),
+    Version,
+    Help,
+}
+
+fn parse_args(args: impl Iterator<Item = String>) -> Result<Command, String> {
+    let mut config = None;
+    let mut args = args.peekable();
+    while let Some(arg) = args.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) => (f.to_string(), Some(v.to_string())),
+            None => (arg.clone(), None),
+        };
+        match flag.trim_start_matches('-') {
+            "version" if flag.starts_with('-') => return Ok(Command::Version),
+            "h" | "help" if flag.starts_with('-') => return Ok(Command::Help),
+            "config" if flag.starts_with('-') => {
+                let value = inline
+                    .or_else(|| args.next())
+                    .ok_or("-config needs a file name")?;
+                config = Some(PathBuf::from(value));
+            }
+            _ => return Err(format!("unknown argument {arg} (try --help)")),
+        }
+    }
+    Ok(Command::Run(config))
+}
+
+/// MPNS's lookup without its `/tmp` step (design deviation 6).
+fn find_config(name: &str) -> Option<PathBuf> {
+    [
+        format!("./config/{name}"),
+        format!("../config/{name}"),
+        name.to_string(),
+    ]
+    .into_iter()
+    .map(PathBuf::from)
+    .find(|p| p.is_file())
+}
+
+fn load(config: Option<PathBuf>) -> Result<(Config, String), String> {
+    let path = match config {
+        Some(p) => Some(find_config(&p.to_string_lossy()).unwrap_or(p)),
+        None => find_config(DEFAULT_CONFIG_NAME),
+    };
+    match path {
+        Some(p) => {
+            let shown = std::path::absolute(&p).unwrap_or(p.clone());
+            let config = Config::load(Path::new(&p)).map_err(|e| e.to_string())?;
+            Ok((config, shown.display().to_string()))
+        }
+        None => Ok((
+            Config::embedded_dry_run(),
+            "the embedded dry-run config".to_string(),
+        )),
+    }
+}
+
+fn init_logging(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stdout);
+    match config.log_format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Plain => builder.init(),
+    }
+}
+
+fn version_table() -> String {
+    format!(
+        "BuildHash:\t{GIT_HASH}\nBuildVersion:\t{VERSION}\nCompiler:\trustc\nPlatform:\t{}/{}\n",
+        std::env::consts::OS,
+        std::env::consts::ARCH
+    )
+}
+
+#[tokio::main]
+async fn main() {
+    let command = match parse_args(std::env::args().skip(1)) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("pushgate: {e}");
+            std::process::exit(2);
+        }
+    };
+    let config_arg = match command {
+        Command::Version => {
+            print!("{}", version_table());
+            return;
+        }
+        Command::Help => {
+            println!("usage: pushgate [--config FILE] [--version]\n\nWithout --config, pushgate reads ./config/{DEFAULT_CONFIG_NAME} or ./{DEFAULT_CONFIG_NAME},\nand runs the embedded dry-run config (nothing is delivered) when neither exists.");
+            return;
+        }
+        Command::Run(c) => c,
+    };
+    let (config, source) = match load(config_arg) {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            eprintln!("pushgate: {e}");
+            std::process::exit(1);
+        }
+    };
+    init_logging(&config);
+    tracing::info!("Loading {source}");
+    tracing::info!(
+        version = VERSION,
+        hash = GIT_HASH,
+        "Push proxy server is initializing..."
+    );
+    if source.starts_with("the embedded") {
+        tracing::warn!("No config file found: running the embedded dry-run config; pushes are built but never sent");
+    }
+    let running = match server::start(&config).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start");
+            std::process::exit(1);
+        }
+    };
+    shutdown_signal().await;
+    tracing::info!("Stopping Server...");
+    running.shutdown().await;
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Command, String> {
+        parse_args(args.iter().map(|s| s.to_string()))
+    }
+
+    #[test]
+    fn go_and_gnu_flags() {
+        for args in [
+            &["-config", "x.json"][..],
+            &["--config", "x.json"],
+            &["-config=x.json"],
+            &["--config=x.json"],
+        ] {
+            match parse(args) {
+                Ok(Command::Run(Some(p))) => assert_eq!(p, PathBuf::from("x.json")),
+                _ => panic!("{args:?}"),
+            }
+        }
+        assert!(matches!(parse(&["-version"]), Ok(Command::Version)));
+        assert!(matches!(parse(&["--version"]), Ok(Command::Version)));
+        assert!(matches!(parse(&[]), Ok(Command::Run(None))));
+        assert!(parse(&["-config"]).is_err());
+        assert!(parse(&["bogus"]).is_err());
+    }
+}

@@ -1,0 +1,156 @@
+//! Puts the service on the network: the gRPC server (PushProxy, health, reflection) and the
+//! embedded MPNS HTTP bridge, with a shared shutdown.
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use pushgate::v1::{
+    push_proxy_server::PushProxyServer, PushAck, PushNotification, SendAckResponse,
+    SendPushResponse, Status,
+};
+use pushgate_bridge::{Backend, Readiness, Settings, ThrottleSettings};
+use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
+use tokio_stream::wrappers::TcpListenerStream;
+
+use crate::{
+    config::{bind_address, Config},
+    health::Health,
+    push::Rejection,
+    service::PushService,
+    targets::Targets,
+};
+
+/// A started pushgate: where it listens, and how to stop it.
+pub struct Running {
+    pub grpc_addr: SocketAddr,
+    pub http_addr: SocketAddr,
+    pub service: PushService,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Running {
+    /// Starts draining (health NOT_SERVING), stops accepting, lets in-flight requests finish.
+    pub async fn shutdown(self) {
+        self.service.health().start_draining().await;
+        let _ = self.shutdown.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+/// Binds both listeners and serves until `shutdown` is called.
+pub async fn start(config: &Config) -> Result<Running, String> {
+    let (reporter, health_service) = tonic_health::server::health_reporter();
+    let health = Arc::new(Health::new(reporter));
+    let targets = Targets::from_config(config);
+    for target in targets.iter() {
+        health.set_target(&target.kind, true).await;
+    }
+    for (kind, _) in &targets.failed {
+        health.set_target(kind, false).await;
+    }
+    health.set_process_serving().await;
+    let service = PushService::new(targets, config.send_timeout, health);
+
+    let grpc_listener = bind(&config.grpc_listen_address).await?;
+    let http_listener = bind(&config.listen_address).await?;
+    let grpc_addr = grpc_listener.local_addr().map_err(|e| e.to_string())?;
+    let http_addr = http_listener.local_addr().map_err(|e| e.to_string())?;
+    let (shutdown, stop) = watch::channel(false);
+
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(pushgate::v1::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(|e| format!("reflection: {e}"))?;
+    let grpc = tonic::transport::Server::builder()
+        .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        .add_service(health_service)
+        .add_service(reflection)
+        .add_service(PushProxyServer::new(service.clone()))
+        .serve_with_incoming_shutdown(TcpListenerStream::new(grpc_listener), stopped(stop.clone()));
+    let grpc_task = tokio::spawn(async move {
+        if let Err(e) = grpc.await {
+            tracing::error!(error = %e, "gRPC server error");
+        }
+    });
+
+    let app = pushgate_bridge::router(Arc::new(service.clone()), bridge_settings(config));
+    let http = axum::serve(http_listener, app).with_graceful_shutdown(stopped(stop));
+    let http_task = tokio::spawn(async move {
+        if let Err(e) = http.await {
+            tracing::error!(error = %e, "HTTP server error");
+        }
+    });
+
+    tracing::info!("Server is listening on {}", config.listen_address);
+    tracing::info!("gRPC server is listening on {}", config.grpc_listen_address);
+    Ok(Running {
+        grpc_addr,
+        http_addr,
+        service,
+        shutdown,
+        tasks: vec![grpc_task, http_task],
+    })
+}
+
+async fn bind(listen: &str) -> Result<TcpListener, String> {
+    let addr = bind_address(listen);
+    TcpListener::bind(&addr)
+        .await
+        .map_err(|e| format!("cannot listen on {listen}: {e}"))
+}
+
+async fn stopped(mut stop: watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}
+
+fn bridge_settings(config: &Config) -> Settings {
+    Settings {
+        throttle: ThrottleSettings {
+            per_sec: config.throttle_per_sec.max(1) as u64,
+            memory_store_size: config.throttle_memory_store_size.max(0) as usize,
+            vary_by: config
+                .throttle_vary_by_header
+                .split_whitespace()
+                .map(String::from)
+                .collect(),
+            enforce: config.throttle_enforce,
+        },
+        metrics_enabled: config.enable_metrics,
+        hash: crate::GIT_HASH.into(),
+        version: crate::VERSION.into(),
+    }
+}
+
+/// The embedded bridge calls the service directly: same validation, no network hop.
+impl Backend for PushService {
+    async fn send_push(&self, n: PushNotification) -> Result<SendPushResponse, tonic::Status> {
+        match self.push(n).await {
+            Ok(o) => Ok(SendPushResponse {
+                request_id: String::new(),
+                status: o.status.into(),
+                error: o.error,
+                reason: o.reason,
+            }),
+            Err(Rejection(text)) => Err(tonic::Status::invalid_argument(text)),
+        }
+    }
+
+    async fn send_ack(&self, ack: PushAck) -> Result<SendAckResponse, tonic::Status> {
+        self.ack(&ack)
+            .map_err(|Rejection(text)| tonic::Status::invalid_argument(text))?;
+        Ok(SendAckResponse {
+            status: Status::Ok.into(),
+            error: String::new(),
+        })
+    }
+
+    async fn readiness(&self) -> Readiness {
+        Readiness {
+            ready: !self.health().is_draining(),
+            targets: self.health().targets(),
+        }
+    }
+}

@@ -1,0 +1,181 @@
+//! The `pushgate.v1.PushProxy` service: one implementation behind the gRPC server and the
+//! embedded HTTP bridge alike.
+
+use std::{
+    pin::Pin,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use futures::{future, Stream, StreamExt};
+use pushgate::v1::{
+    push_proxy_server::PushProxy, PushAck, PushNotification, SendAckRequest, SendAckResponse,
+    SendPushRequest, SendPushResponse, Status,
+};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Streaming};
+
+use crate::{
+    health::Health,
+    push::{self, check_ack, redact_token, Rejection},
+    targets::{Outcome, Targets},
+};
+
+/// How many pushes of one StreamPush call may be in flight at once; past it the server stops
+/// reading the stream, which is the caller's backpressure.
+pub const STREAM_WINDOW: usize = 1024;
+
+#[derive(Clone)]
+pub struct PushService {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    targets: Targets,
+    send_timeout: Duration,
+    health: Arc<Health>,
+}
+
+impl PushService {
+    pub fn new(targets: Targets, send_timeout: Duration, health: Arc<Health>) -> Self {
+        PushService {
+            inner: Arc::new(Inner {
+                targets,
+                send_timeout,
+                health,
+            }),
+        }
+    }
+
+    pub fn health(&self) -> &Arc<Health> {
+        &self.inner.health
+    }
+
+    pub fn targets(&self) -> &Targets {
+        &self.inner.targets
+    }
+
+    /// Validates, routes and sends one push within the send budget.
+    pub async fn push(&self, n: PushNotification) -> Result<Outcome, Rejection> {
+        let push = push::prepare(n).inspect_err(log_rejection)?;
+        let target = self
+            .inner
+            .targets
+            .get(&push.platform)
+            .ok_or_else(|| push::unknown_platform(&push.platform, &push.n.server_id))
+            .inspect_err(log_rejection)?;
+        tracing::info!(
+            device = %target.kind,
+            r#type = %push.n.r#type,
+            ack_id = %push.n.ack_id,
+            "Sending {} push notification",
+            target.family.label()
+        );
+        let deadline = Instant::now() + self.inner.send_timeout;
+        let sent = tokio::time::timeout_at(deadline.into(), target.send(&push, deadline)).await;
+        let outcome =
+            sent.unwrap_or_else(|_| Outcome::fail("context deadline exceeded", "RequestError"));
+        if outcome.status == Status::Fail {
+            tracing::error!(
+                sid = %push.n.server_id,
+                did = %redact_token(&push.n.device_id),
+                error = %outcome.error,
+                r#type = %push.n.r#type,
+                "Failed to send {} push",
+                target.family.label()
+            );
+        }
+        Ok(outcome)
+    }
+
+    pub fn ack(&self, ack: &PushAck) -> Result<(), Rejection> {
+        check_ack(ack).inspect_err(log_rejection)?;
+        tracing::info!(ack_id = %ack.id, "Acknowledged delivery receipt");
+        Ok(())
+    }
+
+    async fn answer(&self, req: SendPushRequest) -> SendPushResponse {
+        let request_id = req.request_id;
+        match self.push(req.notification.unwrap_or_default()).await {
+            Ok(outcome) => response(request_id, outcome),
+            Err(Rejection(error)) => SendPushResponse {
+                request_id,
+                status: Status::Fail.into(),
+                error,
+                reason: String::new(),
+            },
+        }
+    }
+}
+
+fn log_rejection(r: &Rejection) {
+    tracing::error!("{}", r.0);
+}
+
+fn response(request_id: String, o: Outcome) -> SendPushResponse {
+    SendPushResponse {
+        request_id,
+        status: o.status.into(),
+        error: o.error,
+        reason: o.reason,
+    }
+}
+
+type ResponseStream = Pin<Box<dyn Stream<Item = Result<SendPushResponse, tonic::Status>> + Send>>;
+
+#[tonic::async_trait]
+impl PushProxy for PushService {
+    async fn send_push(
+        &self,
+        request: Request<SendPushRequest>,
+    ) -> Result<Response<SendPushResponse>, tonic::Status> {
+        let req = request.into_inner();
+        let outcome = self
+            .push(req.notification.unwrap_or_default())
+            .await
+            .map_err(|Rejection(text)| tonic::Status::invalid_argument(text))?;
+        Ok(Response::new(response(req.request_id, outcome)))
+    }
+
+    async fn send_ack(
+        &self,
+        request: Request<SendAckRequest>,
+    ) -> Result<Response<SendAckResponse>, tonic::Status> {
+        let ack = request.into_inner().ack.unwrap_or_default();
+        self.ack(&ack)
+            .map_err(|Rejection(text)| tonic::Status::invalid_argument(text))?;
+        Ok(Response::new(SendAckResponse {
+            status: Status::Ok.into(),
+            error: String::new(),
+        }))
+    }
+
+    type StreamPushStream = ResponseStream;
+
+    async fn stream_push(
+        &self,
+        request: Request<Streaming<SendPushRequest>>,
+    ) -> Result<Response<Self::StreamPushStream>, tonic::Status> {
+        let incoming = request.into_inner();
+        let (tx, rx) = mpsc::channel(STREAM_WINDOW);
+        let service = self.clone();
+        tokio::spawn(async move {
+            // A broken client stream ends the call; every request read so far is still answered.
+            let mut answers = incoming
+                .take_while(|r| future::ready(r.is_ok()))
+                .filter_map(|r| future::ready(r.ok()))
+                .map(|req| {
+                    let service = service.clone();
+                    async move { service.answer(req).await }
+                })
+                .buffer_unordered(STREAM_WINDOW);
+            while let Some(answer) = answers.next().await {
+                if tx.send(Ok(answer)).await.is_err() {
+                    break; // the caller went away
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+}

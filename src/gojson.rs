@@ -1,0 +1,241 @@
+//! Decoding JSON the way Go's `encoding/json` does, because MPNS did and Mattermost servers (and
+//! operators' config files) rely on it: keys match case-insensitively, unknown keys are ignored,
+//! `null` leaves the default, bytes after the first value are ignored, invalid UTF-8 becomes
+//! U+FFFD, and a value of the wrong type is an error that names the field (never its value).
+
+use serde_json::{Map, Value};
+
+/// A decoded JSON object whose fields are read by their Go type.
+#[derive(Debug, Default)]
+pub struct GoObject {
+    /// Keys lower-cased; a later duplicate overwrites an earlier one, as in Go. Nulls are dropped.
+    fields: Map<String, Value>,
+    /// The Go struct name used in error texts, e.g. `PushNotification`.
+    type_name: &'static str,
+}
+
+/// Parses the first JSON value of `body` as an object. `go_type` is the Go type named when the
+/// value is not an object at all (e.g. `model.PushNotification`); its last segment names fields.
+pub fn decode_object(body: &[u8], go_type: &'static str) -> Result<GoObject, String> {
+    let text = String::from_utf8_lossy(body);
+    let first = serde_json::Deserializer::from_str(&text)
+        .into_iter::<Value>()
+        .next();
+    let value = match first {
+        None => return Err("EOF".to_string()),
+        Some(Ok(value)) => value,
+        Some(Err(e)) => return Err(syntax_error(&text, &e)),
+    };
+    let type_name = go_type.rsplit('.').next().unwrap_or(go_type);
+    match value {
+        Value::Object(map) => Ok(GoObject::from_map(map, type_name)),
+        Value::Null => Ok(GoObject {
+            fields: Map::new(),
+            type_name,
+        }),
+        other => Err(format!(
+            "json: cannot unmarshal {} into Go value of type {go_type}",
+            json_kind(&other)
+        )),
+    }
+}
+
+/// Go's wording for the common syntax errors; the rest keep serde_json's description.
+fn syntax_error(text: &str, e: &serde_json::Error) -> String {
+    if e.is_eof() {
+        return "unexpected EOF".to_string();
+    }
+    let first = text.trim_start().chars().next();
+    match first {
+        Some(c) if !matches!(c, '{' | '[' | '"' | '-' | '0'..='9' | 't' | 'f' | 'n') => {
+            format!("invalid character '{c}' looking for beginning of value")
+        }
+        _ => format!("invalid JSON: {e}"),
+    }
+}
+
+fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "bool",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+impl GoObject {
+    fn from_map(map: Map<String, Value>, type_name: &'static str) -> Self {
+        let mut fields = Map::new();
+        for (key, value) in map {
+            if !value.is_null() {
+                fields.insert(key.to_lowercase(), value);
+            }
+        }
+        GoObject { fields, type_name }
+    }
+
+    fn mismatch(&self, key: &str, found: &Value, go_type: &str) -> String {
+        // Go names the number only when it is out of range or not whole for an int field.
+        let kind = match found {
+            Value::Number(n) if go_type.starts_with("int") => format!("number {n}"),
+            other => json_kind(other).to_string(),
+        };
+        format!(
+            "json: cannot unmarshal {kind} into Go struct field {}.{key} of type {go_type}",
+            self.type_name
+        )
+    }
+
+    /// True when the object has a non-null value for `key`.
+    pub fn has(&self, key: &str) -> bool {
+        self.fields.contains_key(&key.to_lowercase())
+    }
+
+    pub fn string(&self, key: &str) -> Result<String, String> {
+        match self.fields.get(&key.to_lowercase()) {
+            None => Ok(String::new()),
+            Some(Value::String(s)) => Ok(s.clone()),
+            Some(other) => Err(self.mismatch(key, other, "string")),
+        }
+    }
+
+    pub fn boolean(&self, key: &str) -> Result<bool, String> {
+        match self.fields.get(&key.to_lowercase()) {
+            None => Ok(false),
+            Some(Value::Bool(b)) => Ok(*b),
+            Some(other) => Err(self.mismatch(key, other, "bool")),
+        }
+    }
+
+    /// A Go `int`/`int64` field: whole numbers only, no strings, no fractions.
+    pub fn int64(&self, key: &str, go_type: &str) -> Result<i64, String> {
+        match self.fields.get(&key.to_lowercase()) {
+            None => Ok(0),
+            Some(v @ Value::Number(n)) => n.as_i64().ok_or_else(|| self.mismatch(key, v, go_type)),
+            Some(other) => Err(self.mismatch(key, other, go_type)),
+        }
+    }
+
+    /// A Go `int` field carried in an `i32` (badge, cont_ava).
+    pub fn int32(&self, key: &str) -> Result<i32, String> {
+        let wide = self.int64(key, "int")?;
+        i32::try_from(wide).map_err(|_| {
+            let found = &self.fields[&key.to_lowercase()];
+            self.mismatch(key, found, "int")
+        })
+    }
+
+    /// An array of objects, e.g. the config's `ApplePushSettings`.
+    pub fn objects(&self, key: &str, item_type: &'static str) -> Result<Vec<GoObject>, String> {
+        match self.fields.get(&key.to_lowercase()) {
+            None => Ok(Vec::new()),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|item| match item {
+                    Value::Object(map) => Ok(GoObject::from_map(map.clone(), item_type)),
+                    Value::Null => Ok(GoObject {
+                        fields: Map::new(),
+                        type_name: item_type,
+                    }),
+                    other => Err(self.mismatch(key, other, item_type)),
+                })
+                .collect(),
+            Some(other) => Err(self.mismatch(key, other, &format!("[]{item_type}"))),
+        }
+    }
+}
+
+/// Encodes a string map as Go's `json.Encoder` does for MPNS answers: keys sorted, HTML
+/// characters escaped, and a trailing newline.
+pub fn encode_go_map<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
+    let map: std::collections::BTreeMap<&str, &str> = pairs.into_iter().collect();
+    let mut out = to_go_json(&map);
+    out.push('\n');
+    out
+}
+
+/// `serde_json` output with Go's HTML-safe escaping (`<`, `>`, `&`, U+2028, U+2029). These
+/// characters can only occur inside JSON strings, so replacing them in the text is exact.
+pub fn to_go_json<T: serde::Serialize + ?Sized>(value: &T) -> String {
+    let raw = serde_json::to_string(value).expect("string-keyed values always serialize");
+    go_escape(raw)
+}
+
+fn go_escape(raw: String) -> String {
+    if !raw.contains(['<', '>', '&', '\u{2028}', '\u{2029}']) {
+        return raw;
+    }
+    let mut out = String::with_capacity(raw.len() + 16);
+    for c in raw.chars() {
+        match c {
+            '<' => out.push_str("\\u003c"),
+            '>' => out.push_str("\\u003e"),
+            '&' => out.push_str("\\u0026"),
+            '\u{2028}' => out.push_str("\\u2028"),
+            '\u{2029}' => out.push_str("\\u2029"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode(s: &str) -> Result<GoObject, String> {
+        decode_object(s.as_bytes(), "model.PushNotification")
+    }
+
+    #[test]
+    fn keys_fold_nulls_default_and_trailing_bytes_ignored() {
+        let o = decode(r#"{"Server_ID":"s","badge":null,"x":[1]} trailing junk"#).unwrap();
+        assert_eq!(o.string("server_id").unwrap(), "s");
+        assert_eq!(o.int32("badge").unwrap(), 0);
+        assert!(!o.has("badge"));
+    }
+
+    #[test]
+    fn go_error_texts() {
+        assert_eq!(decode("").unwrap_err(), "EOF");
+        assert_eq!(decode("  \n").unwrap_err(), "EOF");
+        assert_eq!(
+            decode("<xml/>").unwrap_err(),
+            "invalid character '<' looking for beginning of value"
+        );
+        assert_eq!(decode(r#"{"a":"#).unwrap_err(), "unexpected EOF");
+        assert_eq!(
+            decode("[1]").unwrap_err(),
+            "json: cannot unmarshal array into Go value of type model.PushNotification"
+        );
+        let o = decode(r#"{"badge":"3","b2":2.5,"ok":true}"#).unwrap();
+        assert_eq!(
+            o.int32("badge").unwrap_err(),
+            "json: cannot unmarshal string into Go struct field PushNotification.badge of type int"
+        );
+        assert_eq!(
+            o.int32("b2").unwrap_err(),
+            "json: cannot unmarshal number 2.5 into Go struct field PushNotification.b2 of type int"
+        );
+        assert_eq!(
+            o.string("ok").unwrap_err(),
+            "json: cannot unmarshal bool into Go struct field PushNotification.ok of type string"
+        );
+    }
+
+    #[test]
+    fn invalid_utf8_becomes_replacement_character() {
+        let o = decode_object(b"{\"message\":\"a\xffb\"}", "T").unwrap();
+        assert_eq!(o.string("message").unwrap(), "a\u{fffd}b");
+    }
+
+    #[test]
+    fn encoding_matches_go() {
+        assert_eq!(
+            encode_go_map([("status", "FAIL"), ("error", "x <b> & y")]),
+            "{\"error\":\"x \\u003cb\\u003e \\u0026 y\",\"status\":\"FAIL\"}\n"
+        );
+    }
+}
