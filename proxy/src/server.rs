@@ -22,6 +22,7 @@ use crate::{
 /// A started pushgate: where it listens, and how to stop it.
 pub struct Running {
     pub grpc_addr: SocketAddr,
+    drain: Duration,
     pub http_addr: SocketAddr,
     pub service: PushService,
     shutdown: watch::Sender<bool>,
@@ -29,12 +30,18 @@ pub struct Running {
 }
 
 impl Running {
-    /// Starts draining (health NOT_SERVING), stops accepting, lets in-flight requests finish.
+    /// Starts draining (health NOT_SERVING), stops accepting, and lets in-flight requests
+    /// finish: every push ends within the send budget, so that bounds the drain. Streams that
+    /// never end on their own (health `Watch`) are cut when it runs out.
     pub async fn shutdown(self) {
         self.service.health().start_draining().await;
         let _ = self.shutdown.send(true);
+        let deadline = tokio::time::Instant::now() + self.drain;
         for task in self.tasks {
-            let _ = task.await;
+            let abort = task.abort_handle();
+            if tokio::time::timeout_at(deadline, task).await.is_err() {
+                abort.abort();
+            }
         }
     }
 }
@@ -59,15 +66,23 @@ pub async fn start(config: &Config) -> Result<Running, String> {
     let http_addr = http_listener.local_addr().map_err(|e| e.to_string())?;
     let (shutdown, stop) = watch::channel(false);
 
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(pushgate::v1::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    // Both reflection versions: grpcurl speaks v1, many language clients still v1alpha.
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(pushgate::v1::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let reflection_v1 = reflection()
         .build_v1()
+        .map_err(|e| format!("reflection: {e}"))?;
+    let reflection_v1alpha = reflection()
+        .build_v1alpha()
         .map_err(|e| format!("reflection: {e}"))?;
     let grpc = tonic::transport::Server::builder()
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .add_service(health_service)
-        .add_service(reflection)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
         .add_service(PushProxyServer::new(service.clone()))
         .serve_with_incoming_shutdown(TcpListenerStream::new(grpc_listener), stopped(stop.clone()));
     let grpc_task = tokio::spawn(async move {
@@ -88,6 +103,7 @@ pub async fn start(config: &Config) -> Result<Running, String> {
     tracing::info!("gRPC server is listening on {}", config.grpc_listen_address);
     Ok(Running {
         grpc_addr,
+        drain: config.send_timeout + Duration::from_secs(1),
         http_addr,
         service,
         shutdown,

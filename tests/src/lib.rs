@@ -1,1 +1,52 @@
+//! Shared pieces of pushgate's end-to-end tests: configs, a server started on free loopback
+//! ports, clients, and the path of the built binaries.
 
+use std::path::PathBuf;
+
+use pushgate::v1::push_proxy_client::PushProxyClient;
+use pushgate_proxy::{config::Config, server};
+use tonic::transport::Channel;
+
+/// A config whose four targets are dry-run, listening on free loopback ports.
+pub fn dry_run_config() -> Config {
+    let mut config = Config::embedded_dry_run();
+    config.listen_address = "127.0.0.1:0".into();
+    config.grpc_listen_address = "127.0.0.1:0".into();
+    config
+}
+
+pub async fn start(config: &Config) -> server::Running {
+    server::start(config).await.expect("pushgate starts")
+}
+
+pub async fn grpc_client(running: &server::Running) -> PushProxyClient<Channel> {
+    PushProxyClient::connect(format!("http://{}", running.grpc_addr))
+        .await
+        .expect("gRPC connects")
+}
+
+pub fn http_url(running: &server::Running, path: &str) -> String {
+    format!("http://{}{path}", running.http_addr)
+}
+
+/// A built binary of this workspace (`cargo test --workspace` builds them before tests run).
+pub fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/<test> → target/<profile>/<name>
+    let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is not built; run the tests with `cargo test --workspace`",
+        path.display()
+    );
+    path
+}
+
+/// A loopback port that was free a moment ago, for processes that take a fixed address.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
