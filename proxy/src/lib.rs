@@ -7,6 +7,7 @@ pub mod emoji;
 pub mod fcm;
 pub mod health;
 pub mod push;
+pub mod retry;
 pub mod server;
 pub mod service;
 pub mod targets;

@@ -76,6 +76,9 @@ impl PushService {
         let sent = tokio::time::timeout_at(deadline.into(), target.send(&push, deadline)).await;
         let outcome =
             sent.unwrap_or_else(|_| Outcome::fail("context deadline exceeded", "RequestError"));
+        if let Some(ok) = outcome.upstream_ok {
+            self.inner.health.set_target(&target.kind, ok).await;
+        }
         if outcome.status == Status::Fail {
             tracing::error!(
                 sid = %push.n.server_id,

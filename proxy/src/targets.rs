@@ -18,6 +18,9 @@ pub struct Outcome {
     pub error: String,
     /// The provider's reason (`BadDeviceToken`, `UNREGISTERED`, …) when it gave one.
     pub reason: String,
+    /// What this send showed of the upstream: reachable and accepting our credentials
+    /// (`Some(true)`), not (`Some(false)`), or nothing (dry-run, validation). Feeds health.
+    pub upstream_ok: Option<bool>,
 }
 
 impl Outcome {
@@ -26,6 +29,7 @@ impl Outcome {
             status: Status::Ok,
             error: String::new(),
             reason: String::new(),
+            upstream_ok: None,
         }
     }
     pub fn remove(reason: impl Into<String>) -> Self {
@@ -33,6 +37,7 @@ impl Outcome {
             status: Status::Remove,
             error: String::new(),
             reason: reason.into(),
+            upstream_ok: None,
         }
     }
     pub fn fail(error: impl Into<String>, reason: impl Into<String>) -> Self {
@@ -40,7 +45,12 @@ impl Outcome {
             status: Status::Fail,
             error: error.into(),
             reason: reason.into(),
+            upstream_ok: None,
         }
+    }
+    pub fn upstream(mut self, ok: bool) -> Self {
+        self.upstream_ok = Some(ok);
+        self
     }
 }
 
@@ -63,7 +73,7 @@ impl Family {
 enum Sender {
     /// Builds the exact upstream request and answers OK without sending.
     DryRun,
-    Apns(apns::Client),
+    Apns(Box<apns::Client>),
     Fcm(fcm::Client),
 }
 
@@ -160,7 +170,7 @@ fn apple_target(entry: &AppleSettings, config: &Config) -> Result<Target, String
         tracing::info!(r#type = %entry.kind, "Initializing apple notification server in dry-run mode");
         Sender::DryRun
     } else {
-        Sender::Apns(apns::Client::new(entry, config)?)
+        Sender::Apns(Box::new(apns::Client::new(entry, config)?))
     };
     Ok(Target {
         kind: entry.kind.clone(),

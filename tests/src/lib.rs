@@ -7,6 +7,9 @@ use pushgate::v1::push_proxy_client::PushProxyClient;
 use pushgate_proxy::{config::Config, server};
 use tonic::transport::Channel;
 
+pub mod apple;
+pub mod mock_apns;
+
 /// A config whose four targets are dry-run, listening on free loopback ports.
 pub fn dry_run_config() -> Config {
     let mut config = Config::embedded_dry_run();

@@ -207,29 +207,53 @@ fn voip_payload(push: &Push) -> Payload {
     p
 }
 
-/// Encodes the payload, shortening the alert text until it fits APNs' limit. Escaping makes an
-/// encoded character at least as long as its raw bytes, so cutting the raw text by the excess
-/// shrinks the output by at least as much; the loop ends when it fits or there is no text left.
+/// Encodes the payload, shortening the alert text from its end by exactly as many characters
+/// as the excess takes once escaped, so it fits APNs' limit with as much text as possible.
 fn encode_within_limit(payload: &mut Payload) -> String {
-    loop {
-        let body = to_go_json(payload);
-        let excess = body.len().saturating_sub(MAX_PAYLOAD_BYTES);
-        if excess == 0 {
-            return body;
+    let body = to_go_json(payload);
+    let excess = body.len().saturating_sub(MAX_PAYLOAD_BYTES);
+    if excess == 0 {
+        return body;
+    }
+    let Some(Field::Aps(aps)) = payload.get_mut("aps") else {
+        return body;
+    };
+    let Some(text) = aps.alert.as_mut().map(Alert::body_mut) else {
+        return body;
+    };
+    let mut freed = 0;
+    let mut keep = text.len();
+    for (at, c) in text.char_indices().rev() {
+        if freed >= excess {
+            break;
         }
-        let Some(Field::Aps(aps)) = payload.get_mut("aps") else {
-            return body;
-        };
-        let Some(text) = aps.alert.as_mut().map(Alert::body_mut) else {
-            return body;
-        };
-        if text.is_empty() {
-            return body;
+        freed += encoded_len(c);
+        keep = at;
+    }
+    text.truncate(keep);
+    // Emptying the text may still not be enough (a huge title): then APNs answers.
+    to_go_json(payload)
+}
+
+/// The bytes a character takes in Go-escaped JSON.
+fn encoded_len(c: char) -> usize {
+    match c {
+        '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => 6,
+        '"' | '\\' | '\n' | '\r' | '\t' | '\u{8}' | '\u{c}' => 2,
+        c if (c as u32) < 0x20 => 6,
+        c => c.len_utf8(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encoded_len_matches_the_encoder() {
+        for c in ['a', '<', '"', '\\', '\n', '\u{1}', 'é', '😄', '\u{2028}', '\u{8}'] {
+            let encoded = to_go_json(&c.to_string()).len() - 2;
+            assert_eq!(encoded_len(c), encoded, "{c:?}");
         }
-        let mut keep = text.len().saturating_sub(excess);
-        while !text.is_char_boundary(keep) {
-            keep -= 1;
-        }
-        text.truncate(keep);
     }
 }

@@ -1,0 +1,84 @@
+//! Apple test setup: a .p8 key made at test time and a config pointing at a mock APNs.
+
+use std::path::PathBuf;
+
+use pushgate_proxy::config::{AppleSettings, Config};
+
+use crate::{dry_run_config, mock_apns::MockApns};
+
+pub const KEY_ID: &str = "KEYID12345";
+pub const TEAM_ID: &str = "TEAMID6789";
+
+pub struct AppleKey {
+    /// SPKI PEM, to verify the JWTs pushgate signs.
+    pub public_pem: String,
+    pub p8_path: PathBuf,
+}
+
+pub fn temp_dir(name: &str) -> PathBuf {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "pushgate-{name}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// An ES256 (P-256) key in PKCS#8 PEM, the form of Apple's .p8 files.
+pub fn apple_key() -> AppleKey {
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let dir = temp_dir("p8");
+    let p8_path = dir.join("AuthKey.p8");
+    std::fs::write(&p8_path, key.serialize_pem()).unwrap();
+    AppleKey {
+        public_pem: key.public_key_pem(),
+        p8_path,
+    }
+}
+
+/// `apple_rn` (topic com.mattermost.react.native) and `apple` (com.mattermost.Mattermost),
+/// token auth, both sending to `mock`; Android entries stay dry-run.
+pub fn apple_config(mock: &MockApns, key: &AppleKey) -> Config {
+    let dir = temp_dir("ca");
+    let ca = dir.join("ca.pem");
+    std::fs::write(&ca, &mock.ca_pem).unwrap();
+    let entry = |kind: &str, topic: &str| AppleSettings {
+        kind: kind.into(),
+        topic: topic.into(),
+        auth_key_file: key.p8_path.to_string_lossy().into(),
+        auth_key_id: KEY_ID.into(),
+        team_id: TEAM_ID.into(),
+        endpoint: mock.endpoint(),
+        ca_file: ca.to_string_lossy().into(),
+        ..Default::default()
+    };
+    let mut config = dry_run_config();
+    config.apple = vec![
+        entry("apple", "com.mattermost.Mattermost"),
+        entry("apple_rn", "com.mattermost.react.native"),
+    ];
+    config
+}
+
+/// Checks an `authorization: bearer <jwt>` header: ES256, our kid and team, a fresh iat.
+pub fn verify_bearer(header: &str, key: &AppleKey) -> serde_json::Value {
+    let jwt = header.strip_prefix("bearer ").expect("bearer token");
+    let decoding = jsonwebtoken::DecodingKey::from_ec_pem(key.public_pem.as_bytes()).unwrap();
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::ES256);
+    validation.required_spec_claims.clear();
+    validation.validate_exp = false;
+    let data = jsonwebtoken::decode::<serde_json::Value>(jwt, &decoding, &validation)
+        .expect("the JWT verifies with the .p8's public key");
+    assert_eq!(data.header.kid.as_deref(), Some(KEY_ID));
+    assert_eq!(data.claims["iss"], TEAM_ID);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let iat = data.claims["iat"].as_u64().expect("iat");
+    assert!(iat <= now && now - iat < 120, "iat {iat} is fresh");
+    data.claims
+}

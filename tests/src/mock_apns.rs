@@ -1,0 +1,224 @@
+//! A mock APNs: HTTP/2 over TLS (ALPN h2, a certificate made at start-up by rcgen) that records
+//! every request and answers as a test scripts it. Optionally requires a client certificate.
+
+use std::{
+    net::SocketAddr,
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc, Mutex,
+    },
+    time::Duration,
+};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::{body::Incoming, service::service_fn, Request, Response};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+
+/// One request as APNs received it.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub method: String,
+    pub path: String,
+    pub headers: http::HeaderMap,
+    pub body: String,
+}
+
+impl Recorded {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// What the mock answers to one request.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub body: String,
+    pub headers: Vec<(&'static str, String)>,
+    pub delay: Duration,
+}
+
+impl Reply {
+    pub fn ok() -> Self {
+        Reply::status(200, "")
+    }
+    pub fn status(status: u16, body: &str) -> Self {
+        Reply {
+            status,
+            body: body.to_string(),
+            headers: vec![("apns-id", "11111111-2222-3333-4444-555555555555".into())],
+            delay: Duration::ZERO,
+        }
+    }
+    /// An APNs error answer `{"reason":…}`.
+    pub fn reason(status: u16, reason: &str) -> Self {
+        Reply::status(status, &format!(r#"{{"reason":"{reason}"}}"#))
+    }
+    pub fn after(mut self, delay: Duration) -> Self {
+        self.delay = delay;
+        self
+    }
+    pub fn header(mut self, name: &'static str, value: &str) -> Self {
+        self.headers.push((name, value.to_string()));
+        self
+    }
+}
+
+type Script = Box<dyn Fn(&Recorded, usize) -> Reply + Send + Sync>;
+
+struct State {
+    requests: Mutex<Vec<Recorded>>,
+    connections: AtomicUsize,
+    script: Mutex<Arc<Script>>,
+}
+
+pub struct MockApns {
+    pub addr: SocketAddr,
+    /// The PEM of the mock's self-signed certificate: the CA file a client must trust.
+    pub ca_pem: String,
+    state: Arc<State>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for MockApns {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl MockApns {
+    /// A mock that answers 200 to everything.
+    pub async fn start() -> Self {
+        Self::start_tls(None).await
+    }
+
+    /// A mock that only accepts clients presenting a certificate signed by `client_ca_pem`.
+    pub async fn start_requiring_client_cert(client_ca_pem: &str) -> Self {
+        Self::start_tls(Some(client_ca_pem)).await
+    }
+
+    async fn start_tls(client_ca_pem: Option<&str>) -> Self {
+        let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into(), "localhost".into()])
+            .expect("certificate");
+        let ca_pem = cert.cert.pem();
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(cert.signing_key.serialize_der()));
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .expect("TLS versions");
+        let builder = match client_ca_pem {
+            None => builder.with_no_client_auth(),
+            Some(pem) => {
+                let mut roots = rustls::RootCertStore::empty();
+                for der in pem_certs(pem) {
+                    roots.add(der).expect("client CA");
+                }
+                let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                    roots.into(),
+                    provider,
+                )
+                .build()
+                .expect("client verifier");
+                builder.with_client_cert_verifier(verifier)
+            }
+        };
+        let mut tls = builder
+            .with_single_cert(vec![cert.cert.der().clone()], key)
+            .expect("server config");
+        tls.alpn_protocols = vec![b"h2".to_vec()];
+        let acceptor = TlsAcceptor::from(Arc::new(tls));
+
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let state = Arc::new(State {
+            requests: Mutex::new(Vec::new()),
+            connections: AtomicUsize::new(0),
+            script: Mutex::new(Arc::new(Box::new(|_, _| Reply::ok()))),
+        });
+        let task = tokio::spawn(accept_loop(listener, acceptor, state.clone()));
+        MockApns {
+            addr,
+            ca_pem,
+            state,
+            task,
+        }
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("https://{}", self.addr)
+    }
+
+    /// Scripts the answers: called with each request and its 0-based number.
+    pub fn reply_with(&self, f: impl Fn(&Recorded, usize) -> Reply + Send + Sync + 'static) {
+        *self.state.script.lock().unwrap() = Arc::new(Box::new(f));
+    }
+
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.state.requests.lock().unwrap().clone()
+    }
+
+    /// TLS connections accepted so far.
+    pub fn connections(&self) -> usize {
+        self.state.connections.load(Ordering::SeqCst)
+    }
+}
+
+fn pem_certs(pem: &str) -> Vec<CertificateDer<'static>> {
+    use rustls::pki_types::pem::PemObject;
+    CertificateDer::pem_slice_iter(pem.as_bytes())
+        .map(|c| c.expect("PEM certificate"))
+        .collect()
+}
+
+async fn accept_loop(listener: TcpListener, acceptor: TlsAcceptor, state: Arc<State>) {
+    loop {
+        let Ok((tcp, _)) = listener.accept().await else {
+            continue;
+        };
+        let acceptor = acceptor.clone();
+        let state = state.clone();
+        tokio::spawn(async move {
+            let Ok(tls) = acceptor.accept(tcp).await else {
+                return;
+            };
+            state.connections.fetch_add(1, Ordering::SeqCst);
+            let service = service_fn(move |req| handle(req, state.clone()));
+            let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                .max_concurrent_streams(1000)
+                .serve_connection(TokioIo::new(tls), service)
+                .await;
+        });
+    }
+}
+
+async fn handle(
+    req: Request<Incoming>,
+    state: Arc<State>,
+) -> Result<Response<Full<Bytes>>, hyper::Error> {
+    let (parts, body) = req.into_parts();
+    let body = body.collect().await?.to_bytes();
+    let recorded = Recorded {
+        method: parts.method.to_string(),
+        path: parts.uri.path().to_string(),
+        headers: parts.headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    };
+    let (n, script) = {
+        let mut requests = state.requests.lock().unwrap();
+        requests.push(recorded.clone());
+        (requests.len() - 1, state.script.lock().unwrap().clone())
+    };
+    let reply = script(&recorded, n);
+    if !reply.delay.is_zero() {
+        tokio::time::sleep(reply.delay).await;
+    }
+    let mut response = Response::builder().status(reply.status);
+    for (name, value) in &reply.headers {
+        response = response.header(*name, value);
+    }
+    Ok(response.body(Full::new(Bytes::from(reply.body))).unwrap())
+}

@@ -1,0 +1,586 @@
+//! The Apple target against a mock APNs (HTTP/2 over TLS), driven through the gRPC API:
+//! the exact requests of contract §10, every outcome of §5.1, retries, token reuse, cert auth
+//! and connection sharing.
+
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use pushgate::v1::{
+    push_proxy_client::PushProxyClient, PushNotification, SendPushRequest, SendPushResponse, Status,
+};
+use pushgate_tests::{
+    apple::{apple_config, apple_key, temp_dir, verify_bearer},
+    grpc_client,
+    mock_apns::{MockApns, Reply},
+    start,
+};
+use tonic::transport::Channel;
+
+/// The server's exact bytes, decoded as the HTTP bridge decodes them.
+fn from_json(json: &str) -> PushNotification {
+    pushgate_bridge::decode::push_notification(json.as_bytes()).expect("contract example")
+}
+
+async fn send(client: &mut PushProxyClient<Channel>, n: PushNotification) -> SendPushResponse {
+    client
+        .send_push(SendPushRequest {
+            notification: Some(n),
+            request_id: "r".into(),
+        })
+        .await
+        .expect("a delivery outcome")
+        .into_inner()
+}
+
+const SIG: &str =
+    "eyJhbGciOiJFUzI1NiIsInR5cCI6IkpXVCJ9.eyJhY2tfaWQiOiJhY2sxIiwiZGV2aWNlX2lkIjoidG9rIn0.SIG";
+
+/// (request, expected APNs body, expected topic, expected push type) from contract §10.
+fn examples() -> Vec<(&'static str, String, String, &'static str, &'static str)> {
+    let s = |x: &str| x.replace("SIG", SIG);
+    vec![
+        ("10.2 full message",
+         s(r#"{"ack_id":"ackid0000000000000000000a","platform":"apple_rn-v2","server_id":"srvid00000000000000000000a","device_id":"a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90","post_id":"postid000000000000000000a","category":"CAN_REPLY","message":"alice: Hello :smile: \u003cb\u003e","badge":3,"team_id":"teamid000000000000000000a","channel_id":"chanid000000000000000000a","channel_name":"Town Square","type":"message","sender_id":"userid000000000000000000a","sender_name":"alice","version":"v2","is_crt_enabled":false,"is_id_loaded":false,"signature":"SIG"}"#),
+         s(r#"{"ack_id":"ackid0000000000000000000a","aps":{"alert":{"body":"alice: Hello 😄  \u003cb\u003e","title":"Town Square"},"badge":3,"category":"CAN_REPLY","content-available":1,"mutable-content":1,"sound":"default","thread-id":"chanid000000000000000000a"},"channel_id":"chanid000000000000000000a","channel_name":"Town Square","is_crt_enabled":false,"post_id":"postid000000000000000000a","sender_id":"userid000000000000000000a","sender_name":"alice","server_id":"srvid00000000000000000000a","signature":"SIG","sub_type":"","team_id":"teamid000000000000000000a","type":"message","version":"v2"}"#),
+         "com.mattermost.react.native", "alert"),
+        ("10.4 id-loaded",
+         s(r#"{"ack_id":"ackid0000000000000000000c","platform":"apple_rn-v2","server_id":"srvid00000000000000000000a","device_id":"a1b2c3d4","post_id":"postid000000000000000000c","category":"CAN_REPLY","message":"You've received a new message.","badge":1,"team_id":"teamid000000000000000000a","channel_id":"chanid000000000000000000a","type":"message","sender_id":"userid000000000000000000c","version":"v2","is_crt_enabled":false,"is_id_loaded":true,"signature":"SIG"}"#),
+         s(r#"{"ack_id":"ackid0000000000000000000c","aps":{"alert":{"body":"You've received a new message."},"badge":1,"category":"CAN_REPLY","content-available":1,"mutable-content":1,"sound":"default","thread-id":"chanid000000000000000000a"},"channel_id":"chanid000000000000000000a","id_loaded":true,"is_crt_enabled":false,"post_id":"postid000000000000000000c","sender_id":"userid000000000000000000c","server_id":"srvid00000000000000000000a","signature":"SIG","sub_type":"","team_id":"teamid000000000000000000a","type":"message","version":"v2"}"#),
+         "com.mattermost.react.native", "alert"),
+        ("10.5 clear, v2 app",
+         s(r#"{"ack_id":"ackid0000000000000000000d","platform":"apple_rn-v2","server_id":"srvid00000000000000000000a","device_id":"a1b2c3d4","post_id":"","cont_ava":1,"channel_id":"chanid000000000000000000a","type":"clear","version":"v2","is_crt_enabled":true,"is_id_loaded":false,"signature":"SIG"}"#),
+         s(r#"{"ack_id":"ackid0000000000000000000d","aps":{"badge":1,"content-available":1,"thread-id":"chanid000000000000000000a"},"channel_id":"chanid000000000000000000a","is_crt_enabled":true,"server_id":"srvid00000000000000000000a","signature":"SIG","sub_type":"","type":"clear"}"#),
+         "com.mattermost.react.native", "alert"),
+        ("10.5 clear, no suffix, no signature",
+         r#"{"ack_id":"ackid0000000000000000000d","platform":"apple_rn","server_id":"srvid00000000000000000000a","device_id":"a1b2c3d4","post_id":"","cont_ava":1,"channel_id":"chanid000000000000000000a","type":"clear","version":"v2","is_crt_enabled":true,"is_id_loaded":false,"signature":""}"#.into(),
+         r#"{"ack_id":"ackid0000000000000000000d","aps":{"badge":0,"content-available":1,"thread-id":"chanid000000000000000000a"},"channel_id":"chanid000000000000000000a","is_crt_enabled":true,"server_id":"srvid00000000000000000000a","signature":"NO_SIGNATURE","sub_type":"","type":"clear"}"#.into(),
+         "com.mattermost.react.native", "alert"),
+        ("10.6 update_badge",
+         s(r#"{"ack_id":"ackid0000000000000000000e","platform":"apple_rn-v2","server_id":"srvid00000000000000000000a","device_id":"a1b2c3d4","post_id":"","sound":"none","badge":7,"cont_ava":1,"type":"update_badge","version":"v2","is_crt_enabled":false,"is_id_loaded":false,"signature":"SIG"}"#),
+         s(r#"{"ack_id":"ackid0000000000000000000e","aps":{"badge":7},"is_crt_enabled":false,"server_id":"srvid00000000000000000000a","signature":"SIG","sub_type":"","type":"update_badge"}"#),
+         "com.mattermost.react.native", "alert"),
+        ("10.7 test push",
+         r#"{"ack_id":"","platform":"apple_rn-v2","server_id":"srvid00000000000000000000a","device_id":"a1b2c3d4","post_id":"","badge":-1,"type":"test","version":"2","is_crt_enabled":false,"is_id_loaded":false,"signature":""}"#.into(),
+         r#"{"aps":{"content-available":1},"is_crt_enabled":false,"server_id":"srvid00000000000000000000a","signature":"NO_SIGNATURE","sub_type":"","type":"test"}"#.into(),
+         "com.mattermost.react.native", "alert"),
+        ("10.8 session expired",
+         s(r#"{"ack_id":"ackid0000000000000000000g","platform":"apple_rn-v2","server_id":"srvid00000000000000000000a","device_id":"a1b2c3d4","post_id":"","message":"Session Expired: Please log in to continue receiving notifications.","type":"session","version":"v2","is_crt_enabled":false,"is_id_loaded":false,"signature":"SIG"}"#),
+         s(r#"{"ack_id":"ackid0000000000000000000g","aps":{"alert":"Session Expired: Please log in to continue receiving notifications.","badge":0,"mutable-content":1,"sound":"default"},"is_crt_enabled":false,"server_id":"srvid00000000000000000000a","signature":"SIG","sub_type":"","type":"session","version":"v2"}"#),
+         "com.mattermost.react.native", "alert"),
+        ("10.8 mobile wipe",
+         s(r#"{"ack_id":"ackid0000000000000000000h","platform":"apple_rn-v2","server_id":"srvid00000000000000000000a","device_id":"a1b2c3d4","post_id":"","sound":"none","cont_ava":1,"type":"session","version":"v2","is_crt_enabled":false,"is_id_loaded":false,"signature":"SIG"}"#),
+         s(r#"{"ack_id":"ackid0000000000000000000h","aps":{"alert":"","badge":0,"mutable-content":1,"sound":"default"},"is_crt_enabled":false,"server_id":"srvid00000000000000000000a","signature":"SIG","sub_type":"","type":"session","version":"v2"}"#),
+         "com.mattermost.react.native", "alert"),
+        ("10.9 VoIP",
+         r#"{"ack_id":"ack1","platform":"apple_rn-v2","server_id":"server1","device_id":"abcd1234","post_id":"post1","channel_id":"channel1","root_id":"thread1","channel_name":"Channel Name","type":"message","sub_type":"calls","transport":"voip","sender_id":"sender1","sender_name":"Sender Name","version":"v2","is_crt_enabled":false,"is_id_loaded":true,"signature":"signed"}"#.into(),
+         r#"{"ack_id":"ack1","aps":{"content-available":1},"channel_id":"channel1","channel_name":"Channel Name","id_loaded":true,"post_id":"post1","sender_id":"sender1","sender_name":"Sender Name","server_id":"server1","signature":"signed","sub_type":"calls","thread_id":"thread1","type":"message"}"#.into(),
+         "com.mattermost.react.native.voip", "voip"),
+        ("10.10 legacy",
+         r#"{"ack_id":"ackid0000000000000000000i","platform":"apple","server_id":"srvid00000000000000000000a","device_id":"a1b2c3d4","post_id":"","category":"CAN_REPLY","message":"hi :tada:","channel_id":"chanid000000000000000000a","channel_name":"Town Square","type":"message","is_crt_enabled":false,"is_id_loaded":false,"signature":""}"#.into(),
+         r#"{"ack_id":"ackid0000000000000000000i","aps":{"alert":"hi 🎉 ","badge":0,"category":"CAN_REPLY","content-available":1,"mutable-content":1,"sound":"default","thread-id":"chanid000000000000000000a"},"channel_id":"chanid000000000000000000a","channel_name":"Town Square","is_crt_enabled":false,"server_id":"srvid00000000000000000000a","signature":"NO_SIGNATURE","sub_type":"","type":"message","version":""}"#.into(),
+         "com.mattermost.Mattermost", "alert"),
+    ]
+}
+
+#[tokio::test]
+async fn contract_examples_reach_apns_byte_for_byte() {
+    let mock = MockApns::start().await;
+    let key = apple_key();
+    let running = start(&apple_config(&mock, &key)).await;
+    let mut client = grpc_client(&running).await;
+    let examples = examples();
+    for (name, request, _, _, _) in &examples {
+        let answer = send(&mut client, from_json(request)).await;
+        assert_eq!(answer.status(), Status::Ok, "{name}: {answer:?}");
+    }
+    let seen = mock.requests();
+    assert_eq!(seen.len(), examples.len());
+    for ((name, request, body, topic, push_type), got) in examples.iter().zip(&seen) {
+        let device = from_json(request).device_id;
+        assert_eq!(got.method, "POST", "{name}");
+        assert_eq!(got.path, format!("/3/device/{device}"), "{name}");
+        assert_eq!(got.body, *body, "{name}");
+        assert_eq!(got.header("apns-topic"), Some(*topic), "{name}");
+        assert_eq!(got.header("apns-push-type"), Some(*push_type), "{name}");
+        assert_eq!(got.header("apns-priority"), Some("10"), "{name}");
+        assert_eq!(
+            got.header("content-type"),
+            Some("application/json; charset=utf-8"),
+            "{name}"
+        );
+        assert_eq!(got.header("apns-expiration"), None, "{name}");
+        assert_eq!(got.header("apns-collapse-id"), None, "{name}");
+        verify_bearer(got.header("authorization").expect("token auth"), &key);
+    }
+    // One provider token, shared by every request.
+    let tokens: std::collections::HashSet<_> = seen
+        .iter()
+        .map(|r| r.header("authorization").unwrap().to_string())
+        .collect();
+    assert_eq!(tokens.len(), 1, "the JWT is reused across requests");
+    running.shutdown().await;
+}
+
+#[tokio::test]
+async fn oversized_payload_is_shortened_to_fit_4096_bytes() {
+    let mock = MockApns::start().await;
+    let key = apple_key();
+    let running = start(&apple_config(&mock, &key)).await;
+    let mut client = grpc_client(&running).await;
+    let mut n = from_json(
+        r#"{"platform":"apple_rn-v2","server_id":"s","device_id":"d","type":"message","version":"v2","channel_name":"c"}"#,
+    );
+    n.message = "<".repeat(2046); // 12 KB once escaped as \u003c
+    assert_eq!(send(&mut client, n).await.status(), Status::Ok);
+    let body = &mock.requests()[0].body;
+    assert!(body.len() <= 4096, "{} bytes", body.len());
+    assert!(
+        body.len() > 3900,
+        "shortened no more than needed: {} bytes",
+        body.len()
+    );
+    let v: serde_json::Value = serde_json::from_str(body).expect("still valid JSON");
+    assert!(v["aps"]["alert"]["body"]
+        .as_str()
+        .unwrap()
+        .chars()
+        .all(|c| c == '<'));
+    running.shutdown().await;
+}
+
+/// Sends one push to a mock that answers `reply` to every request.
+async fn outcome_for(reply: Reply, remove_on_mismatch: bool) -> (SendPushResponse, usize) {
+    let mock = MockApns::start().await;
+    mock.reply_with(move |_, _| reply.clone());
+    let key = apple_key();
+    let mut config = apple_config(&mock, &key);
+    config.remove_on_mismatch = remove_on_mismatch;
+    let running = start(&config).await;
+    let mut client = grpc_client(&running).await;
+    let answer = send(&mut client, from_json(r#"{"platform":"apple_rn-v2","server_id":"s","device_id":"tok","type":"message","message":"m"}"#)).await;
+    running.shutdown().await;
+    (answer, mock.requests().len())
+}
+
+#[tokio::test]
+async fn outcomes_follow_contract_5_1() {
+    let cases = [
+        (Reply::ok(), false, Status::Ok, "", ""),
+        (
+            Reply::reason(400, "BadDeviceToken"),
+            false,
+            Status::Remove,
+            "",
+            "BadDeviceToken",
+        ),
+        (
+            Reply::status(
+                410,
+                r#"{"reason":"Unregistered","timestamp":1718000000000}"#,
+            ),
+            false,
+            Status::Remove,
+            "",
+            "Unregistered",
+        ),
+        (
+            Reply::reason(400, "MissingDeviceToken"),
+            false,
+            Status::Remove,
+            "",
+            "MissingDeviceToken",
+        ),
+        (
+            Reply::reason(400, "TopicDisallowed"),
+            false,
+            Status::Fail,
+            "unknown send response error",
+            "TopicDisallowed",
+        ),
+        (
+            Reply::reason(413, "PayloadTooLarge"),
+            false,
+            Status::Fail,
+            "unknown send response error",
+            "PayloadTooLarge",
+        ),
+        (
+            Reply::reason(429, "TooManyRequests"),
+            false,
+            Status::Fail,
+            "unknown send response error",
+            "TooManyRequests",
+        ),
+        (
+            Reply::reason(400, "DeviceTokenNotForTopic"),
+            true,
+            Status::Remove,
+            "",
+            "DeviceTokenNotForTopic",
+        ),
+    ];
+    for (reply, remove_on_mismatch, status, error, reason) in cases {
+        let (answer, requests) = outcome_for(reply.clone(), remove_on_mismatch).await;
+        assert_eq!(answer.status(), status, "{reply:?}");
+        assert_eq!(answer.error, error, "{reply:?}");
+        assert_eq!(answer.reason, reason, "{reply:?}");
+        assert_eq!(requests, 1, "4xx is never retried: {reply:?}");
+    }
+}
+
+#[tokio::test]
+async fn device_token_not_for_topic_is_a_config_error_not_a_removal() {
+    let (answer, requests) = outcome_for(Reply::reason(400, "DeviceTokenNotForTopic"), false).await;
+    assert_eq!(answer.status(), Status::Fail);
+    assert!(
+        answer.error.contains("com.mattermost.react.native")
+            && answer.error.contains("ApplePushTopic"),
+        "{}",
+        answer.error
+    );
+    assert_eq!(answer.reason, "DeviceTokenNotForTopic");
+    assert_eq!(requests, 1);
+}
+
+#[tokio::test]
+async fn server_errors_are_retried_three_times_then_fail() {
+    let started = Instant::now();
+    let (answer, requests) = outcome_for(Reply::reason(500, "InternalServerError"), false).await;
+    assert_eq!(answer.status(), Status::Fail);
+    assert_eq!(answer.error, "unknown send response error");
+    assert_eq!(answer.reason, "InternalServerError");
+    assert_eq!(requests, 3);
+    assert!(
+        started.elapsed() >= Duration::from_secs(3),
+        "waited 1 s + 2 s between attempts"
+    );
+}
+
+#[tokio::test]
+async fn service_unavailable_honours_retry_after_then_succeeds() {
+    let mock = MockApns::start().await;
+    mock.reply_with(|_, n| {
+        if n == 0 {
+            Reply::reason(503, "ServiceUnavailable").header("retry-after", "2")
+        } else {
+            Reply::ok()
+        }
+    });
+    let key = apple_key();
+    let running = start(&apple_config(&mock, &key)).await;
+    let mut client = grpc_client(&running).await;
+    let started = Instant::now();
+    let answer = send(
+        &mut client,
+        from_json(r#"{"platform":"apple_rn","server_id":"s","device_id":"tok","type":"message"}"#),
+    )
+    .await;
+    assert_eq!(answer.status(), Status::Ok);
+    assert_eq!(mock.requests().len(), 2);
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "Retry-After: 2 was honoured"
+    );
+    running.shutdown().await;
+}
+
+#[tokio::test]
+async fn expired_provider_token_is_resigned_and_retried_once() {
+    let mock = MockApns::start().await;
+    mock.reply_with(|_, n| {
+        if n == 0 {
+            Reply::reason(403, "ExpiredProviderToken")
+        } else {
+            Reply::ok()
+        }
+    });
+    let key = apple_key();
+    let running = start(&apple_config(&mock, &key)).await;
+    let mut client = grpc_client(&running).await;
+    let answer = send(
+        &mut client,
+        from_json(r#"{"platform":"apple_rn","server_id":"s","device_id":"tok","type":"message"}"#),
+    )
+    .await;
+    assert_eq!(answer.status(), Status::Ok);
+    let seen = mock.requests();
+    assert_eq!(seen.len(), 2);
+    verify_bearer(seen[1].header("authorization").unwrap(), &key);
+
+    // Expired every time: one re-sign, then the FAIL.
+    mock.reply_with(|_, _| Reply::reason(403, "ExpiredProviderToken"));
+    let answer = send(
+        &mut client,
+        from_json(r#"{"platform":"apple_rn","server_id":"s","device_id":"tok","type":"message"}"#),
+    )
+    .await;
+    assert_eq!(answer.status(), Status::Fail);
+    assert_eq!(answer.reason, "ExpiredProviderToken");
+    assert_eq!(mock.requests().len(), 4);
+    running.shutdown().await;
+}
+
+#[tokio::test]
+async fn unreachable_apns_fails_with_transport_error_after_three_attempts() {
+    let mock = MockApns::start().await;
+    let key = apple_key();
+    let mut config = apple_config(&mock, &key);
+    // A port nothing listens on.
+    let closed = pushgate_tests::free_port();
+    for entry in &mut config.apple {
+        entry.endpoint = format!("https://127.0.0.1:{closed}");
+    }
+    let running = start(&config).await;
+    let mut client = grpc_client(&running).await;
+    let started = Instant::now();
+    let answer = send(
+        &mut client,
+        from_json(r#"{"platform":"apple_rn","server_id":"s","device_id":"tok"}"#),
+    )
+    .await;
+    assert_eq!(answer.status(), Status::Fail);
+    assert_eq!(answer.error, "unknown transport error");
+    assert_eq!(answer.reason, "RequestError");
+    assert!(
+        started.elapsed() >= Duration::from_secs(3),
+        "1 s + 2 s of backoff"
+    );
+    running.shutdown().await;
+}
+
+#[tokio::test]
+async fn no_answer_within_retry_timeout_is_a_transport_error() {
+    let mock = MockApns::start().await;
+    mock.reply_with(|_, _| Reply::ok().after(Duration::from_secs(30)));
+    let key = apple_key();
+    let mut config = apple_config(&mock, &key);
+    config.retry_timeout = Duration::from_secs(1);
+    config.send_timeout = Duration::from_secs(20);
+    let running = start(&config).await;
+    let mut client = grpc_client(&running).await;
+    let started = Instant::now();
+    let answer = send(
+        &mut client,
+        from_json(r#"{"platform":"apple_rn","server_id":"s","device_id":"tok"}"#),
+    )
+    .await;
+    assert_eq!(answer.status(), Status::Fail);
+    assert_eq!(answer.error, "unknown transport error");
+    assert_eq!(
+        mock.requests().len(),
+        3,
+        "three attempts, each cut at RetryTimeoutSec"
+    );
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_secs(6) && took < Duration::from_secs(15),
+        "{took:?}"
+    );
+    running.shutdown().await;
+}
+
+#[tokio::test]
+async fn send_budget_bounds_the_whole_send() {
+    let mock = MockApns::start().await;
+    mock.reply_with(|_, _| Reply::ok().after(Duration::from_secs(30)));
+    let key = apple_key();
+    let mut config = apple_config(&mock, &key);
+    config.send_timeout = Duration::from_secs(2);
+    config.retry_timeout = Duration::from_secs(2);
+    let running = start(&config).await;
+    let mut client = grpc_client(&running).await;
+    let started = Instant::now();
+    let answer = send(
+        &mut client,
+        from_json(r#"{"platform":"apple_rn","server_id":"s","device_id":"tok"}"#),
+    )
+    .await;
+    assert_eq!(answer.status(), Status::Fail);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    running.shutdown().await;
+}
+
+#[tokio::test]
+async fn rejected_credentials_turn_the_target_not_serving_until_a_success() {
+    use tonic_health::pb::{
+        health_check_response::ServingStatus, health_client::HealthClient, HealthCheckRequest,
+    };
+    let mock = MockApns::start().await;
+    mock.reply_with(|_, n| {
+        if n == 0 {
+            Reply::reason(403, "InvalidProviderToken")
+        } else {
+            Reply::ok()
+        }
+    });
+    let key = apple_key();
+    let running = start(&apple_config(&mock, &key)).await;
+    let mut client = grpc_client(&running).await;
+    let channel = Channel::from_shared(format!("http://{}", running.grpc_addr))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut health = HealthClient::new(channel);
+    let check = |h: &mut HealthClient<Channel>| {
+        let mut h = h.clone();
+        async move {
+            h.check(HealthCheckRequest {
+                service: "apple_rn".into(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .status()
+        }
+    };
+    assert_eq!(check(&mut health).await, ServingStatus::Serving);
+    let push = || from_json(r#"{"platform":"apple_rn","server_id":"s","device_id":"tok"}"#);
+    assert_eq!(send(&mut client, push()).await.status(), Status::Fail);
+    assert_eq!(check(&mut health).await, ServingStatus::NotServing);
+    assert_eq!(
+        HealthClient::new(
+            Channel::from_shared(format!("http://{}", running.grpc_addr))
+                .unwrap()
+                .connect()
+                .await
+                .unwrap()
+        )
+        .check(HealthCheckRequest {
+            service: "apple".into()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .status(),
+        ServingStatus::Serving,
+        "the other target is not affected"
+    );
+    assert_eq!(send(&mut client, push()).await.status(), Status::Ok);
+    assert_eq!(check(&mut health).await, ServingStatus::Serving);
+    running.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_concurrent_sends_share_few_connections() {
+    let mock = MockApns::start().await;
+    let key = apple_key();
+    let running = start(&apple_config(&mock, &key)).await;
+    let mut client = grpc_client(&running).await;
+    let requests = (0..1000).map(|i| SendPushRequest {
+        notification: Some(from_json(&format!(r#"{{"platform":"apple_rn-v2","server_id":"s","device_id":"tok{i}","type":"message","message":"m"}}"#))),
+        request_id: i.to_string(),
+    });
+    let answers: Vec<_> = client
+        .stream_push(tokio_stream::iter(requests))
+        .await
+        .unwrap()
+        .into_inner()
+        .collect()
+        .await;
+    assert_eq!(answers.len(), 1000);
+    assert!(answers
+        .iter()
+        .all(|a| a.as_ref().unwrap().status() == Status::Ok));
+    assert_eq!(mock.requests().len(), 1000);
+    assert!(
+        mock.connections() <= 2,
+        "{} connections for 1,000 sends",
+        mock.connections()
+    );
+    running.shutdown().await;
+}
+
+#[tokio::test]
+async fn certificate_auth_with_a_pem_presents_the_client_certificate() {
+    // A CA, and a client certificate it signs: what Apple issues, made here.
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).unwrap();
+    let client_key = rcgen::KeyPair::generate().unwrap();
+    let client_cert = rcgen::CertificateParams::new(vec!["pushgate-test".to_string()])
+        .unwrap()
+        .signed_by(&client_key, &ca)
+        .unwrap();
+
+    let mock = MockApns::start_requiring_client_cert(&ca.pem()).await;
+    let key = apple_key();
+    let mut config = apple_config(&mock, &key);
+    let pem = temp_dir("cert").join("apns.pem");
+    std::fs::write(
+        &pem,
+        format!("{}{}", client_cert.pem(), client_key.serialize_pem()),
+    )
+    .unwrap();
+    for entry in &mut config.apple {
+        entry.auth_key_file.clear();
+        entry.cert_private = pem.to_string_lossy().into();
+    }
+    let running = start(&config).await;
+    let mut client = grpc_client(&running).await;
+    let answer = send(
+        &mut client,
+        from_json(r#"{"platform":"apple_rn","server_id":"s","device_id":"tok","type":"message"}"#),
+    )
+    .await;
+    assert_eq!(answer.status(), Status::Ok, "{answer:?}");
+    let seen = mock.requests();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(
+        seen[0].header("authorization"),
+        None,
+        "no token with certificate auth"
+    );
+    running.shutdown().await;
+
+    // Without the certificate the same mock refuses the handshake.
+    let mut config = apple_config(&mock, &key);
+    config.retry_timeout = Duration::from_secs(1);
+    let running = start(&config).await;
+    let mut client = grpc_client(&running).await;
+    let answer = send(
+        &mut client,
+        from_json(r#"{"platform":"apple_rn","server_id":"s","device_id":"tok"}"#),
+    )
+    .await;
+    assert_eq!(answer.status(), Status::Fail);
+    assert_eq!(answer.error, "unknown transport error");
+    running.shutdown().await;
+}
+
+#[tokio::test]
+async fn bad_credentials_skip_the_target_and_keep_the_process() {
+    let mock = MockApns::start().await;
+    let key = apple_key();
+    let mut config = apple_config(&mock, &key);
+    let junk = temp_dir("junk").join("AuthKey.p8");
+    std::fs::write(&junk, "not a key").unwrap();
+    config.apple[1].auth_key_file = junk.to_string_lossy().into();
+    let running = start(&config).await;
+    let mut client = grpc_client(&running).await;
+    let err = client
+        .send_push(SendPushRequest {
+            notification: Some(from_json(
+                r#"{"platform":"apple_rn","server_id":"s","device_id":"tok"}"#,
+            )),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.message(),
+        "Did not send message because of missing platform property type=apple_rn serverId=s"
+    );
+    let ok = send(
+        &mut client,
+        from_json(r#"{"platform":"apple","server_id":"s","device_id":"tok"}"#),
+    )
+    .await;
+    assert_eq!(ok.status(), Status::Ok, "the other Apple target works");
+    running.shutdown().await;
+}
