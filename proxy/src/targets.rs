@@ -74,7 +74,7 @@ enum Sender {
     /// Builds the exact upstream request and answers OK without sending.
     DryRun,
     Apns(Box<apns::Client>),
-    Fcm(fcm::Client),
+    Fcm(Box<fcm::Client>),
 }
 
 pub struct Target {
@@ -190,7 +190,7 @@ fn android_target(entry: &AndroidSettings, config: &Config) -> Result<Target, St
         tracing::info!(r#type = %entry.kind, "Initializing Android notification server in dry-run mode");
         Sender::DryRun
     } else {
-        Sender::Fcm(fcm::Client::new(entry, config)?)
+        Sender::Fcm(Box::new(fcm::Client::new(entry, config)?))
     };
     Ok(Target {
         kind: entry.kind.clone(),

@@ -9,6 +9,7 @@ use tonic::transport::Channel;
 
 pub mod apple;
 pub mod mock_apns;
+pub mod mock_fcm;
 
 /// A config whose four targets are dry-run, listening on free loopback ports.
 pub fn dry_run_config() -> Config {

@@ -251,7 +251,9 @@ mod tests {
 
     #[test]
     fn encoded_len_matches_the_encoder() {
-        for c in ['a', '<', '"', '\\', '\n', '\u{1}', 'é', '😄', '\u{2028}', '\u{8}'] {
+        for c in [
+            'a', '<', '"', '\\', '\n', '\u{1}', 'é', '😄', '\u{2028}', '\u{8}',
+        ] {
             let encoded = to_go_json(&c.to_string()).len() - 2;
             assert_eq!(encoded_len(c), encoded, "{c:?}");
         }

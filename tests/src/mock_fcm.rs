@@ -1,0 +1,300 @@
+//! A mock FCM v1 endpoint and OAuth2 token endpoint over HTTP on 127.0.0.1. The token endpoint
+//! verifies the JWT-bearer assertion against the service account's public key; the send
+//! endpoint accepts only access tokens it issued, records every message, and answers as the
+//! test scripts it.
+
+use std::{
+    net::SocketAddr,
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc, Mutex, OnceLock,
+    },
+    time::Duration,
+};
+
+use axum::{
+    extract::{Form, Path, State},
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+    routing::post,
+    Router,
+};
+use rsa::{
+    pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding},
+    RsaPrivateKey,
+};
+
+pub const CLIENT_EMAIL: &str = "pushgate-test@project-x.iam.gserviceaccount.com";
+pub const PROJECT: &str = "project-x";
+
+/// One RSA key per test binary: generating one takes a while.
+pub fn service_key() -> &'static (String, String) {
+    static KEY: OnceLock<(String, String)> = OnceLock::new();
+    KEY.get_or_init(|| {
+        let key = RsaPrivateKey::new(&mut rand::thread_rng(), 2048).expect("RSA key");
+        let private = key.to_pkcs8_pem(LineEnding::LF).unwrap().to_string();
+        let public = key
+            .to_public_key()
+            .to_public_key_pem(LineEnding::LF)
+            .unwrap();
+        (private, public)
+    })
+}
+
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub path: String,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+impl Recorded {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+    /// The message's `data` map.
+    pub fn data(&self) -> serde_json::Value {
+        serde_json::from_str::<serde_json::Value>(&self.body).unwrap()["message"]["data"].clone()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub body: String,
+    pub retry_after: Option<u64>,
+    pub delay: Duration,
+}
+
+impl Reply {
+    pub fn ok() -> Self {
+        Reply::json(200, r#"{"name":"projects/project-x/messages/0:1"}"#)
+    }
+    pub fn json(status: u16, body: &str) -> Self {
+        Reply {
+            status,
+            body: body.into(),
+            retry_after: None,
+            delay: Duration::ZERO,
+        }
+    }
+    /// An FCM error with an `FcmError` errorCode in its details.
+    pub fn fcm_error(status: u16, google_status: &str, error_code: &str, message: &str) -> Self {
+        Reply::json(
+            status,
+            &format!(
+                r#"{{"error":{{"code":{status},"message":"{message}","status":"{google_status}","details":[{{"@type":"type.googleapis.com/google.firebase.fcm.v1.FcmError","errorCode":"{error_code}"}}]}}}}"#
+            ),
+        )
+    }
+    pub fn retry_after(mut self, secs: u64) -> Self {
+        self.retry_after = Some(secs);
+        self
+    }
+}
+
+type Script = Arc<dyn Fn(&Recorded, usize) -> Reply + Send + Sync>;
+
+struct Inner {
+    messages: Mutex<Vec<Recorded>>,
+    script: Mutex<Script>,
+    issued: Mutex<Vec<String>>,
+    token_fetches: AtomicUsize,
+    token_down: std::sync::atomic::AtomicBool,
+    public_pem: String,
+    token_uri: OnceLock<String>,
+}
+
+pub struct MockFcm {
+    pub addr: SocketAddr,
+    inner: Arc<Inner>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for MockFcm {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl MockFcm {
+    pub async fn start() -> Self {
+        let inner = Arc::new(Inner {
+            messages: Mutex::new(Vec::new()),
+            script: Mutex::new(Arc::new(|_, _| Reply::ok())),
+            issued: Mutex::new(Vec::new()),
+            token_fetches: AtomicUsize::new(0),
+            token_down: Default::default(),
+            public_pem: service_key().1.clone(),
+            token_uri: OnceLock::new(),
+        });
+        let app = Router::new()
+            .route("/token", post(token))
+            .route("/v1/projects/{project}/messages:send", post(send))
+            .with_state(inner.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        inner.token_uri.set(format!("http://{addr}/token")).unwrap();
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        MockFcm { addr, inner, task }
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn token_uri(&self) -> String {
+        self.inner.token_uri.get().unwrap().clone()
+    }
+
+    pub fn reply_with(&self, f: impl Fn(&Recorded, usize) -> Reply + Send + Sync + 'static) {
+        *self.inner.script.lock().unwrap() = Arc::new(f);
+    }
+
+    pub fn messages(&self) -> Vec<Recorded> {
+        self.inner.messages.lock().unwrap().clone()
+    }
+
+    pub fn token_fetches(&self) -> usize {
+        self.inner.token_fetches.load(Ordering::SeqCst)
+    }
+
+    /// Makes the token endpoint answer 503 (true) or work again (false).
+    pub fn set_token_endpoint_down(&self, down: bool) {
+        self.inner.token_down.store(down, Ordering::SeqCst);
+    }
+
+    /// Forgets every issued access token, as if they had all expired at Google.
+    pub fn revoke_tokens(&self) {
+        self.inner.issued.lock().unwrap().clear();
+    }
+}
+
+async fn token(
+    State(inner): State<Arc<Inner>>,
+    Form(form): Form<Vec<(String, String)>>,
+) -> Response {
+    if inner.token_down.load(Ordering::SeqCst) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "down").into_response();
+    }
+    let field = |k: &str| {
+        form.iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or("")
+    };
+    if field("grant_type") != "urn:ietf:params:oauth:grant-type:jwt-bearer" {
+        return (
+            StatusCode::BAD_REQUEST,
+            r#"{"error":"unsupported_grant_type"}"#,
+        )
+            .into_response();
+    }
+    let key = jsonwebtoken::DecodingKey::from_rsa_pem(inner.public_pem.as_bytes()).unwrap();
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+    validation.set_audience(&[inner.token_uri.get().unwrap()]);
+    validation.set_issuer(&[CLIENT_EMAIL]);
+    let claims =
+        match jsonwebtoken::decode::<serde_json::Value>(field("assertion"), &key, &validation) {
+            Ok(data) => data.claims,
+            Err(e) => {
+                return (
+                    StatusCode::BAD_REQUEST,
+                    format!(r#"{{"error":"invalid_grant","error_description":"{e}"}}"#),
+                )
+                    .into_response()
+            }
+        };
+    if claims["scope"] != "https://www.googleapis.com/auth/firebase.messaging" {
+        return (StatusCode::BAD_REQUEST, r#"{"error":"invalid_scope"}"#).into_response();
+    }
+    let n = inner.token_fetches.fetch_add(1, Ordering::SeqCst);
+    let access = format!("ya29.mock-token-{n}");
+    inner.issued.lock().unwrap().push(access.clone());
+    axum::Json(
+        serde_json::json!({"access_token": access, "expires_in": 3599, "token_type": "Bearer"}),
+    )
+    .into_response()
+}
+
+async fn send(
+    State(inner): State<Arc<Inner>>,
+    Path(project): Path<String>,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
+    let token = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if !inner.issued.lock().unwrap().iter().any(|t| t == token) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            r#"{"error":{"code":401,"message":"Request had invalid authentication credentials.","status":"UNAUTHENTICATED"}}"#,
+        )
+            .into_response();
+    }
+    let recorded = Recorded {
+        path: format!("/v1/projects/{project}/messages:send"),
+        headers,
+        body,
+    };
+    let (n, script) = {
+        let mut messages = inner.messages.lock().unwrap();
+        messages.push(recorded.clone());
+        (messages.len() - 1, inner.script.lock().unwrap().clone())
+    };
+    let reply = script(&recorded, n);
+    if !reply.delay.is_zero() {
+        tokio::time::sleep(reply.delay).await;
+    }
+    let mut response = (
+        StatusCode::from_u16(reply.status).unwrap(),
+        [("content-type", "application/json; charset=UTF-8")],
+        reply.body,
+    )
+        .into_response();
+    if let Some(secs) = reply.retry_after {
+        response.headers_mut().insert("retry-after", secs.into());
+    }
+    response
+}
+
+/// A service-account file with the test key, written to `dir`.
+pub fn service_account_file(dir: &std::path::Path, with_project: bool) -> std::path::PathBuf {
+    let path = dir.join("service-account.json");
+    let mut json = serde_json::json!({
+        "type": "service_account",
+        "project_id": PROJECT,
+        "private_key_id": "0123456789abcdef",
+        "private_key": service_key().0,
+        "client_email": CLIENT_EMAIL,
+        "client_id": "1",
+        "auth_uri": "https://accounts.google.com/o/oauth2/auth",
+        "token_uri": "https://oauth2.googleapis.com/token",
+    });
+    if !with_project {
+        json.as_object_mut().unwrap().remove("project_id");
+    }
+    std::fs::write(&path, json.to_string()).unwrap();
+    path
+}
+
+/// `android_rn` and `android` sending to `mock`; Apple entries stay dry-run.
+pub fn android_config(mock: &MockFcm) -> pushgate_proxy::config::Config {
+    let dir = crate::apple::temp_dir("fcm");
+    let file = service_account_file(&dir, true);
+    let entry = |kind: &str| pushgate_proxy::config::AndroidSettings {
+        kind: kind.into(),
+        service_file_location: file.to_string_lossy().into(),
+        fcm_endpoint: mock.endpoint(),
+        fcm_token_uri: mock.token_uri(),
+        ..Default::default()
+    };
+    let mut config = crate::dry_run_config();
+    config.android = vec![entry("android"), entry("android_rn")];
+    config
+}

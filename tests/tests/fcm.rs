@@ -1,0 +1,369 @@
+//! The Android target against a mock FCM v1 + OAuth2 token endpoint, driven through the gRPC
+//! API: the exact messages of contract §10, every outcome of §5.1, retries, token caching.
+
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use pushgate::v1::{
+    push_proxy_client::PushProxyClient, PushNotification, SendPushRequest, SendPushResponse, Status,
+};
+use pushgate_tests::{
+    grpc_client,
+    mock_fcm::{android_config, MockFcm, Reply, PROJECT},
+    start,
+};
+use tonic::transport::Channel;
+use tonic_health::pb::{
+    health_check_response::ServingStatus, health_client::HealthClient, HealthCheckRequest,
+};
+
+const SIG: &str =
+    "eyJhbGciOiJFUzI1NiIsInR5cCI6IkpXVCJ9.eyJhY2tfaWQiOiJhY2sxIiwiZGV2aWNlX2lkIjoidG9rIn0.SIG";
+
+/// The contract writes `"SIG"` for a real signature.
+fn with_sig(json: &str) -> String {
+    json.replace("\"SIG\"", &format!("\"{SIG}\""))
+}
+
+fn from_json(json: &str) -> PushNotification {
+    pushgate_bridge::decode::push_notification(with_sig(json).as_bytes()).expect("example")
+}
+
+async fn send(client: &mut PushProxyClient<Channel>, n: PushNotification) -> SendPushResponse {
+    client
+        .send_push(SendPushRequest {
+            notification: Some(n),
+            request_id: "r".into(),
+        })
+        .await
+        .expect("a delivery outcome")
+        .into_inner()
+}
+
+fn simple() -> PushNotification {
+    from_json(
+        r#"{"platform":"android_rn-v2","server_id":"s","device_id":"fcmtoken","type":"message","message":"m"}"#,
+    )
+}
+
+#[tokio::test]
+async fn contract_examples_reach_fcm_exactly() {
+    let mock = MockFcm::start().await;
+    let running = start(&android_config(&mock)).await;
+    let mut client = grpc_client(&running).await;
+    let examples: [(&str, &str, &str); 4] = [
+        (
+            "10.3 CRT reply",
+            r#"{"ack_id":"ackid0000000000000000000b","platform":"android_rn-v2","server_id":"srvid00000000000000000000a","device_id":"fcmtoken:APA91bExample","post_id":"postid000000000000000000b","category":"CAN_REPLY","message":"bob: thanks","badge":5,"team_id":"teamid000000000000000000a","channel_id":"chanid000000000000000000a","root_id":"rootid000000000000000000a","channel_name":"Reply in Town Square","type":"message","sender_id":"userid000000000000000000b","sender_name":"bob","version":"v2","is_crt_enabled":true,"is_id_loaded":false,"signature":"SIG"}"#,
+            r#"{"message":{"data":{"ack_id":"ackid0000000000000000000b","badge":"5","category":"CAN_REPLY","channel_id":"chanid000000000000000000a","channel_name":"Reply in Town Square","from_webhook":"","is_crt_enabled":"true","message":"bob: thanks","override_icon_url":"","override_username":"","post_id":"postid000000000000000000b","root_id":"rootid000000000000000000a","sender_id":"userid000000000000000000b","sender_name":"bob","server_id":"srvid00000000000000000000a","signature":"SIG","sub_type":"","team_id":"teamid000000000000000000a","type":"message","version":"v2"},"android":{"priority":"high"},"token":"fcmtoken:APA91bExample"}}"#,
+        ),
+        (
+            "10.4 id-loaded",
+            r#"{"ack_id":"ackid0000000000000000000k","platform":"android_rn-v2","server_id":"srvid00000000000000000000a","device_id":"fcmtoken","post_id":"postid000000000000000000c","category":"CAN_REPLY","message":"You've received a new message.","badge":1,"team_id":"teamid000000000000000000a","channel_id":"chanid000000000000000000a","type":"message","sender_id":"userid000000000000000000c","version":"v2","is_crt_enabled":false,"is_id_loaded":true,"signature":"SIG"}"#,
+            r#"{"message":{"data":{"ack_id":"ackid0000000000000000000k","badge":"1","category":"CAN_REPLY","channel_id":"chanid000000000000000000a","id_loaded":"true","is_crt_enabled":"false","message":"You've received a new message.","post_id":"postid000000000000000000c","sender_id":"userid000000000000000000c","sender_name":"Someone","server_id":"srvid00000000000000000000a","signature":"SIG","sub_type":"","team_id":"teamid000000000000000000a","type":"message","version":"v2"},"android":{"priority":"high"},"token":"fcmtoken"}}"#,
+        ),
+        (
+            "10.5 clear",
+            r#"{"ack_id":"ackid0000000000000000000l","platform":"android_rn-v2","server_id":"srvid00000000000000000000a","device_id":"fcmtoken","post_id":"","cont_ava":1,"channel_id":"chanid000000000000000000a","root_id":"rootid000000000000000000a","type":"clear","version":"v2","is_crt_enabled":true,"is_id_loaded":false,"signature":"SIG"}"#,
+            r#"{"message":{"data":{"ack_id":"ackid0000000000000000000l","badge":"0","category":"","channel_id":"chanid000000000000000000a","is_crt_enabled":"true","root_id":"rootid000000000000000000a","server_id":"srvid00000000000000000000a","signature":"SIG","sub_type":"","type":"clear","version":"v2"},"android":{"priority":"high"},"token":"fcmtoken"}}"#,
+        ),
+        (
+            "10.7 test push",
+            r#"{"ack_id":"","platform":"android_rn-v2","server_id":"srvid00000000000000000000a","device_id":"fcmtoken","post_id":"","badge":-1,"type":"test","version":"2","is_crt_enabled":false,"is_id_loaded":false,"signature":""}"#,
+            r#"{"message":{"data":{"ack_id":"","category":"","channel_id":"","is_crt_enabled":"false","server_id":"srvid00000000000000000000a","signature":"NO_SIGNATURE","sub_type":"","type":"test","version":"2"},"android":{"priority":"high"},"token":"fcmtoken"}}"#,
+        ),
+    ];
+    for (name, request, _) in &examples {
+        let answer = send(&mut client, from_json(request)).await;
+        assert_eq!(answer.status(), Status::Ok, "{name}: {answer:?}");
+    }
+    let seen = mock.messages();
+    assert_eq!(seen.len(), examples.len());
+    for ((name, _, body), got) in examples.iter().zip(&seen) {
+        assert_eq!(
+            got.path,
+            format!("/v1/projects/{PROJECT}/messages:send"),
+            "{name}"
+        );
+        assert_eq!(got.body, with_sig(body), "{name}");
+        assert_eq!(
+            got.header("content-type"),
+            Some("application/json"),
+            "{name}"
+        );
+        assert_eq!(got.header("x-goog-api-format-version"), Some("2"), "{name}");
+        assert_eq!(
+            got.header("x-firebase-client"),
+            Some("fire-admin-go/4.18.0"),
+            "{name}"
+        );
+        assert!(
+            got.header("authorization")
+                .unwrap()
+                .starts_with("Bearer ya29.mock-token-"),
+            "{name}"
+        );
+    }
+    assert_eq!(mock.token_fetches(), 1, "one access token for all of them");
+    running.shutdown().await;
+}
+
+/// Sends one push to a mock that answers with `script`.
+async fn outcome_for(
+    script: impl Fn(usize) -> Reply + Send + Sync + 'static,
+    remove_on_mismatch: bool,
+) -> (SendPushResponse, usize, Duration) {
+    let mock = MockFcm::start().await;
+    mock.reply_with(move |_, n| script(n));
+    let mut config = android_config(&mock);
+    config.remove_on_mismatch = remove_on_mismatch;
+    let running = start(&config).await;
+    let mut client = grpc_client(&running).await;
+    let started = Instant::now();
+    let answer = send(&mut client, simple()).await;
+    let took = started.elapsed();
+    running.shutdown().await;
+    (answer, mock.messages().len(), took)
+}
+
+#[tokio::test]
+async fn outcomes_follow_contract_5_1() {
+    let unregistered = || {
+        Reply::fcm_error(
+            404,
+            "NOT_FOUND",
+            "UNREGISTERED",
+            "Requested entity was not found.",
+        )
+    };
+    let (a, n, _) = outcome_for(move |_| unregistered(), false).await;
+    assert_eq!(
+        (a.status(), a.reason.as_str(), n),
+        (Status::Remove, "UNREGISTERED", 1)
+    );
+
+    let mismatch = || {
+        Reply::fcm_error(
+            403,
+            "PERMISSION_DENIED",
+            "SENDER_ID_MISMATCH",
+            "SenderId mismatch",
+        )
+    };
+    let (a, n, _) = outcome_for(move |_| mismatch(), false).await;
+    assert_eq!(
+        (a.status(), a.reason.as_str(), n),
+        (Status::Fail, "SENDER_ID_MISMATCH", 1)
+    );
+    assert!(
+        a.error.contains("ServiceFileLocation") && a.error.contains("SenderId mismatch"),
+        "{}",
+        a.error
+    );
+    let (a, _, _) = outcome_for(move |_| mismatch(), true).await;
+    assert_eq!(
+        a.status(),
+        Status::Remove,
+        "RemoveOnMismatch restores MPNS's answer"
+    );
+
+    let invalid = || {
+        Reply::fcm_error(
+            400,
+            "INVALID_ARGUMENT",
+            "INVALID_ARGUMENT",
+            "The registration token is not a valid FCM registration token",
+        )
+    };
+    let (a, n, _) = outcome_for(move |_| invalid(), false).await;
+    assert_eq!(a.status(), Status::Fail);
+    assert_eq!(
+        a.error,
+        "The registration token is not a valid FCM registration token"
+    );
+    assert_eq!(
+        (a.reason.as_str(), n),
+        ("INVALID_ARGUMENT", 1),
+        "4xx is not retried"
+    );
+
+    let (a, n, took) = outcome_for(
+        |_| Reply::fcm_error(500, "INTERNAL", "INTERNAL", "Internal error encountered."),
+        false,
+    )
+    .await;
+    assert_eq!(
+        (a.status(), a.error.as_str(), a.reason.as_str()),
+        (Status::Fail, "Internal error encountered.", "INTERNAL")
+    );
+    assert_eq!(n, 3, "three attempts");
+    assert!(
+        took >= Duration::from_secs(3),
+        "1 s + 2 s backoff: {took:?}"
+    );
+
+    let (a, n, took) = outcome_for(
+        |n| {
+            if n == 0 {
+                Reply::fcm_error(
+                    503,
+                    "UNAVAILABLE",
+                    "UNAVAILABLE",
+                    "The service is currently unavailable.",
+                )
+                .retry_after(2)
+            } else {
+                Reply::ok()
+            }
+        },
+        false,
+    )
+    .await;
+    assert_eq!((a.status(), n), (Status::Ok, 2));
+    assert!(
+        took >= Duration::from_secs(2),
+        "Retry-After: 2 honoured: {took:?}"
+    );
+
+    let (a, n, _) = outcome_for(
+        |n| {
+            if n == 0 {
+                Reply::fcm_error(
+                    429,
+                    "RESOURCE_EXHAUSTED",
+                    "QUOTA_EXCEEDED",
+                    "Quota exceeded.",
+                )
+            } else {
+                Reply::ok()
+            }
+        },
+        false,
+    )
+    .await;
+    assert_eq!((a.status(), n), (Status::Ok, 2), "429 is retried");
+
+    let (a, _, _) = outcome_for(|_| Reply::json(502, "<html>bad gateway</html>"), false).await;
+    assert_eq!(a.status(), Status::Fail);
+    assert!(
+        a.error
+            .starts_with("unexpected http response with status: 502\n"),
+        "{}",
+        a.error
+    );
+    assert_eq!(a.reason, "unknown transport error");
+}
+
+#[tokio::test]
+async fn a_refused_access_token_is_refreshed_once() {
+    let mock = MockFcm::start().await;
+    let running = start(&android_config(&mock)).await;
+    let mut client = grpc_client(&running).await;
+    assert_eq!(send(&mut client, simple()).await.status(), Status::Ok);
+    assert_eq!(mock.token_fetches(), 1);
+    mock.revoke_tokens(); // FCM now answers 401 to the cached token
+    let answer = send(&mut client, simple()).await;
+    assert_eq!(answer.status(), Status::Ok, "{answer:?}");
+    assert_eq!(mock.token_fetches(), 2);
+    running.shutdown().await;
+}
+
+#[tokio::test]
+async fn token_endpoint_down_fails_the_push_and_the_target_health() {
+    let mock = MockFcm::start().await;
+    mock.set_token_endpoint_down(true);
+    let running = start(&android_config(&mock)).await;
+    let mut client = grpc_client(&running).await;
+    let mut health = HealthClient::new(
+        Channel::from_shared(format!("http://{}", running.grpc_addr))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap(),
+    );
+    let answer = send(&mut client, simple()).await;
+    assert_eq!(answer.status(), Status::Fail);
+    assert!(answer.error.contains("token endpoint"), "{}", answer.error);
+    assert!(mock.messages().is_empty(), "nothing sent without a token");
+    let status = health
+        .check(HealthCheckRequest {
+            service: "android_rn".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(status.status(), ServingStatus::NotServing);
+
+    mock.set_token_endpoint_down(false);
+    assert_eq!(send(&mut client, simple()).await.status(), Status::Ok);
+    let status = health
+        .check(HealthCheckRequest {
+            service: "android_rn".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        status.status(),
+        ServingStatus::Serving,
+        "recovered on the next success"
+    );
+    running.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_token_fetch_for_a_thousand_concurrent_sends() {
+    let mock = MockFcm::start().await;
+    let running = start(&android_config(&mock)).await;
+    let mut client = grpc_client(&running).await;
+    let requests = (0..1000).map(|i| SendPushRequest {
+        notification: Some(from_json(&format!(
+            r#"{{"platform":"android_rn","server_id":"s","device_id":"tok{i}","type":"message"}}"#
+        ))),
+        request_id: i.to_string(),
+    });
+    let answers: Vec<_> = client
+        .stream_push(tokio_stream::iter(requests))
+        .await
+        .unwrap()
+        .into_inner()
+        .collect()
+        .await;
+    assert_eq!(answers.len(), 1000);
+    assert!(answers
+        .iter()
+        .all(|a| a.as_ref().unwrap().status() == Status::Ok));
+    assert_eq!(mock.messages().len(), 1000);
+    assert_eq!(
+        mock.token_fetches(),
+        1,
+        "the first sends waited for one fetch"
+    );
+    running.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_bad_service_account_file_skips_the_target_only() {
+    let mock = MockFcm::start().await;
+    let mut config = android_config(&mock);
+    let bad = pushgate_tests::apple::temp_dir("badsa").join("sa.json");
+    std::fs::write(&bad, r#"{"type":"service_account","project_id":"p","client_email":"x@y","private_key":"-----BEGIN PRIVATE KEY-----\nnope\n-----END PRIVATE KEY-----\n"}"#).unwrap();
+    config.android[1].service_file_location = bad.to_string_lossy().into();
+    let running = start(&config).await;
+    let mut client = grpc_client(&running).await;
+    let err = client
+        .send_push(SendPushRequest {
+            notification: Some(simple()),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.message(),
+        "Did not send message because of missing platform property type=android_rn serverId=s"
+    );
+    let mut other = simple();
+    other.platform = "android".into();
+    assert_eq!(send(&mut client, other).await.status(), Status::Ok);
+    running.shutdown().await;
+}
