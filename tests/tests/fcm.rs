@@ -8,6 +8,7 @@ use pushgate::v1::{
     push_proxy_client::PushProxyClient, PushNotification, SendPushRequest, SendPushResponse, Status,
 };
 use pushgate_tests::{
+    examples::{android_examples, with_sig},
     grpc_client,
     mock_fcm::{android_config, MockFcm, Reply, PROJECT},
     start,
@@ -16,14 +17,6 @@ use tonic::transport::Channel;
 use tonic_health::pb::{
     health_check_response::ServingStatus, health_client::HealthClient, HealthCheckRequest,
 };
-
-const SIG: &str =
-    "eyJhbGciOiJFUzI1NiIsInR5cCI6IkpXVCJ9.eyJhY2tfaWQiOiJhY2sxIiwiZGV2aWNlX2lkIjoidG9rIn0.SIG";
-
-/// The contract writes `"SIG"` for a real signature.
-fn with_sig(json: &str) -> String {
-    json.replace("\"SIG\"", &format!("\"{SIG}\""))
-}
 
 fn from_json(json: &str) -> PushNotification {
     pushgate_bridge::decode::push_notification(with_sig(json).as_bytes()).expect("example")
@@ -51,28 +44,7 @@ async fn contract_examples_reach_fcm_exactly() {
     let mock = MockFcm::start().await;
     let running = start(&android_config(&mock)).await;
     let mut client = grpc_client(&running).await;
-    let examples: [(&str, &str, &str); 4] = [
-        (
-            "10.3 CRT reply",
-            r#"{"ack_id":"ackid0000000000000000000b","platform":"android_rn-v2","server_id":"srvid00000000000000000000a","device_id":"fcmtoken:APA91bExample","post_id":"postid000000000000000000b","category":"CAN_REPLY","message":"bob: thanks","badge":5,"team_id":"teamid000000000000000000a","channel_id":"chanid000000000000000000a","root_id":"rootid000000000000000000a","channel_name":"Reply in Town Square","type":"message","sender_id":"userid000000000000000000b","sender_name":"bob","version":"v2","is_crt_enabled":true,"is_id_loaded":false,"signature":"SIG"}"#,
-            r#"{"message":{"data":{"ack_id":"ackid0000000000000000000b","badge":"5","category":"CAN_REPLY","channel_id":"chanid000000000000000000a","channel_name":"Reply in Town Square","from_webhook":"","is_crt_enabled":"true","message":"bob: thanks","override_icon_url":"","override_username":"","post_id":"postid000000000000000000b","root_id":"rootid000000000000000000a","sender_id":"userid000000000000000000b","sender_name":"bob","server_id":"srvid00000000000000000000a","signature":"SIG","sub_type":"","team_id":"teamid000000000000000000a","type":"message","version":"v2"},"android":{"priority":"high"},"token":"fcmtoken:APA91bExample"}}"#,
-        ),
-        (
-            "10.4 id-loaded",
-            r#"{"ack_id":"ackid0000000000000000000k","platform":"android_rn-v2","server_id":"srvid00000000000000000000a","device_id":"fcmtoken","post_id":"postid000000000000000000c","category":"CAN_REPLY","message":"You've received a new message.","badge":1,"team_id":"teamid000000000000000000a","channel_id":"chanid000000000000000000a","type":"message","sender_id":"userid000000000000000000c","version":"v2","is_crt_enabled":false,"is_id_loaded":true,"signature":"SIG"}"#,
-            r#"{"message":{"data":{"ack_id":"ackid0000000000000000000k","badge":"1","category":"CAN_REPLY","channel_id":"chanid000000000000000000a","id_loaded":"true","is_crt_enabled":"false","message":"You've received a new message.","post_id":"postid000000000000000000c","sender_id":"userid000000000000000000c","sender_name":"Someone","server_id":"srvid00000000000000000000a","signature":"SIG","sub_type":"","team_id":"teamid000000000000000000a","type":"message","version":"v2"},"android":{"priority":"high"},"token":"fcmtoken"}}"#,
-        ),
-        (
-            "10.5 clear",
-            r#"{"ack_id":"ackid0000000000000000000l","platform":"android_rn-v2","server_id":"srvid00000000000000000000a","device_id":"fcmtoken","post_id":"","cont_ava":1,"channel_id":"chanid000000000000000000a","root_id":"rootid000000000000000000a","type":"clear","version":"v2","is_crt_enabled":true,"is_id_loaded":false,"signature":"SIG"}"#,
-            r#"{"message":{"data":{"ack_id":"ackid0000000000000000000l","badge":"0","category":"","channel_id":"chanid000000000000000000a","is_crt_enabled":"true","root_id":"rootid000000000000000000a","server_id":"srvid00000000000000000000a","signature":"SIG","sub_type":"","type":"clear","version":"v2"},"android":{"priority":"high"},"token":"fcmtoken"}}"#,
-        ),
-        (
-            "10.7 test push",
-            r#"{"ack_id":"","platform":"android_rn-v2","server_id":"srvid00000000000000000000a","device_id":"fcmtoken","post_id":"","badge":-1,"type":"test","version":"2","is_crt_enabled":false,"is_id_loaded":false,"signature":""}"#,
-            r#"{"message":{"data":{"ack_id":"","category":"","channel_id":"","is_crt_enabled":"false","server_id":"srvid00000000000000000000a","signature":"NO_SIGNATURE","sub_type":"","type":"test","version":"2"},"android":{"priority":"high"},"token":"fcmtoken"}}"#,
-        ),
-    ];
+    let examples = android_examples();
     for (name, request, _) in &examples {
         let answer = send(&mut client, from_json(request)).await;
         assert_eq!(answer.status(), Status::Ok, "{name}: {answer:?}");
@@ -85,7 +57,7 @@ async fn contract_examples_reach_fcm_exactly() {
             format!("/v1/projects/{PROJECT}/messages:send"),
             "{name}"
         );
-        assert_eq!(got.body, with_sig(body), "{name}");
+        assert_eq!(got.body, *body, "{name}");
         assert_eq!(
             got.header("content-type"),
             Some("application/json"),

@@ -275,3 +275,71 @@ async fn standalone_bridge_in_front_of_the_grpc_server() {
     assert_eq!(ready.status(), 503);
     server.abort();
 }
+
+/// Contract §10.2–§10.10 as a Mattermost server sends them: through the HTTP bridge, into the
+/// mock APNs and FCM, compared byte for byte upstream; and provider answers mapped back.
+#[tokio::test]
+async fn provider_examples_through_the_bridge() {
+    use pushgate_tests::{
+        apple::{apple_config, apple_key},
+        examples::{android_examples, apple_examples},
+        mock_apns::{self, MockApns},
+        mock_fcm::{self, MockFcm},
+    };
+    let apns = MockApns::start().await;
+    let fcm = MockFcm::start().await;
+    let key = apple_key();
+    let mut config = apple_config(&apns, &key);
+    config.android = mock_fcm::android_config(&fcm).android;
+    let running = start(&config).await;
+    let client = reqwest::Client::new();
+    let url = http_url(&running, "/api/v1/send_push");
+
+    let apple = apple_examples();
+    for (name, request, _, _, _) in &apple {
+        let (_, text) = post(&client, &url, request.clone()).await;
+        assert_eq!(text, "{\"status\":\"OK\"}\n", "{name}");
+    }
+    let sent: Vec<String> = apns.requests().into_iter().map(|r| r.body).collect();
+    let expected: Vec<String> = apple.iter().map(|e| e.2.clone()).collect();
+    assert_eq!(sent, expected);
+
+    let android = android_examples();
+    for (name, request, _) in &android {
+        let (_, text) = post(&client, &url, request.clone()).await;
+        assert_eq!(text, "{\"status\":\"OK\"}\n", "{name}");
+    }
+    let sent: Vec<String> = fcm.messages().into_iter().map(|r| r.body).collect();
+    let expected: Vec<String> = android.iter().map(|e| e.2.clone()).collect();
+    assert_eq!(sent, expected);
+
+    // Provider answers, as the Mattermost server sees them (contract §10.2, §10.3).
+    let ios = &apple[0].1;
+    for (reply, answer) in [
+        (
+            mock_apns::Reply::reason(400, "BadDeviceToken"),
+            "{\"status\":\"REMOVE\"}\n",
+        ),
+        (
+            mock_apns::Reply::status(410, r#"{"reason":"Unregistered","timestamp":1}"#),
+            "{\"status\":\"REMOVE\"}\n",
+        ),
+        (
+            mock_apns::Reply::reason(400, "TopicDisallowed"),
+            "{\"error\":\"unknown send response error\",\"status\":\"FAIL\"}\n",
+        ),
+    ] {
+        apns.reply_with(move |_, _| reply.clone());
+        assert_eq!(post(&client, &url, ios.clone()).await.1, answer);
+    }
+    let droid = &android[0].1;
+    for (reply, answer) in [
+        (mock_fcm::Reply::fcm_error(404, "NOT_FOUND", "UNREGISTERED", "Requested entity was not found."), "{\"status\":\"REMOVE\"}\n"),
+        (mock_fcm::Reply::fcm_error(400, "INVALID_ARGUMENT", "INVALID_ARGUMENT", "The registration token is not a valid FCM registration token"),
+         "{\"error\":\"The registration token is not a valid FCM registration token\",\"status\":\"FAIL\"}\n"),
+    ] {
+        fcm.reply_with(move |_, _| reply.clone());
+        assert_eq!(post(&client, &url, droid.clone()).await.1, answer);
+    }
+    running.shutdown().await;
+}
