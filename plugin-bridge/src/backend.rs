@@ -29,6 +29,9 @@ pub trait Backend: Send + Sync + 'static {
     fn metrics(&self) -> Option<String> {
         None
     }
+
+    /// Counts a body the bridge could not decode (`service_bad_request_total`).
+    fn bad_request(&self) {}
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -161,6 +161,7 @@ async fn send_push<B: Backend>(State(app): State<Arc<App<B>>>, body: Body) -> Re
         Err(e) => {
             let text = format!("Failed to read message body: {e}");
             tracing::error!("{text}");
+            app.backend.bad_request();
             return answer(Status::Fail, &text);
         }
     };
@@ -180,6 +181,7 @@ async fn ack<B: Backend>(State(app): State<Arc<App<B>>>, body: Body) -> Response
         Err(e) => {
             let text = format!("Failed to read ack body: {e}");
             tracing::error!("{text}");
+            app.backend.bad_request();
             return answer(Status::Fail, &text);
         }
     };

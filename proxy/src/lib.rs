@@ -6,6 +6,7 @@ pub mod config;
 pub mod emoji;
 pub mod fcm;
 pub mod health;
+pub mod metrics;
 pub mod push;
 pub mod retry;
 pub mod server;

@@ -14,6 +14,7 @@ use tokio_stream::wrappers::TcpListenerStream;
 use crate::{
     config::{bind_address, Config},
     health::Health,
+    metrics::Metrics,
     push::Rejection,
     service::PushService,
     targets::Targets,
@@ -50,7 +51,8 @@ impl Running {
 pub async fn start(config: &Config) -> Result<Running, String> {
     let (reporter, health_service) = tonic_health::server::health_reporter();
     let health = Arc::new(Health::new(reporter));
-    let targets = Targets::from_config(config);
+    let metrics = Arc::new(Metrics::new());
+    let targets = Targets::from_config(config, &metrics);
     for target in targets.iter() {
         health.set_target(&target.kind, true).await;
     }
@@ -58,7 +60,7 @@ pub async fn start(config: &Config) -> Result<Running, String> {
         health.set_target(kind, false).await;
     }
     health.set_process_serving().await;
-    let service = PushService::new(targets, config.send_timeout, health);
+    let service = PushService::new(targets, config.send_timeout, health, metrics);
 
     let grpc_listener = bind(&config.grpc_listen_address).await?;
     let http_listener = bind(&config.listen_address).await?;
@@ -161,6 +163,14 @@ impl Backend for PushService {
             status: Status::Ok.into(),
             error: String::new(),
         })
+    }
+
+    fn metrics(&self) -> Option<String> {
+        Some(PushService::metrics(self).render())
+    }
+
+    fn bad_request(&self) {
+        PushService::metrics(self).bad_request.inc();
     }
 
     async fn readiness(&self) -> Readiness {

@@ -18,8 +18,9 @@ use tonic::{Request, Response, Streaming};
 
 use crate::{
     health::Health,
+    metrics::Metrics,
     push::{self, check_ack, redact_token, Rejection},
-    targets::{Outcome, Targets},
+    targets::{Family, Outcome, Targets},
 };
 
 /// How many pushes of one StreamPush call may be in flight at once; past it the server stops
@@ -35,17 +36,33 @@ struct Inner {
     targets: Targets,
     send_timeout: Duration,
     health: Arc<Health>,
+    metrics: Arc<Metrics>,
 }
 
 impl PushService {
-    pub fn new(targets: Targets, send_timeout: Duration, health: Arc<Health>) -> Self {
+    pub fn new(
+        targets: Targets,
+        send_timeout: Duration,
+        health: Arc<Health>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         PushService {
             inner: Arc::new(Inner {
                 targets,
                 send_timeout,
                 health,
+                metrics,
             }),
         }
+    }
+
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.inner.metrics
+    }
+
+    fn reject(&self, r: &Rejection) {
+        tracing::error!("{}", r.0);
+        self.inner.metrics.bad_request.inc();
     }
 
     pub fn health(&self) -> &Arc<Health> {
@@ -58,13 +75,29 @@ impl PushService {
 
     /// Validates, routes and sends one push within the send budget.
     pub async fn push(&self, n: PushNotification) -> Result<Outcome, Rejection> {
-        let push = push::prepare(n).inspect_err(log_rejection)?;
+        let metrics = &self.inner.metrics;
+        let _timer = metrics.request_duration.start_timer();
+        metrics.in_flight.inc();
+        let _in_flight = scopeguard(|| metrics.in_flight.dec());
+        let push = push::prepare(n).inspect_err(|r| self.reject(r))?;
         let target = self
             .inner
             .targets
             .get(&push.platform)
             .ok_or_else(|| push::unknown_platform(&push.platform, &push.n.server_id))
-            .inspect_err(log_rejection)?;
+            .inspect_err(|r| self.reject(r))?;
+        // MPNS: only Apple targets honour the VoIP transport.
+        let transport = match target.family {
+            Family::Apple if push.n.transport == "voip" => "voip",
+            _ => "",
+        };
+        metrics.sending(
+            target.family,
+            &target.kind,
+            &push.n.r#type,
+            transport,
+            push.app_version,
+        );
         tracing::info!(
             device = %target.kind,
             r#type = %push.n.r#type,
@@ -79,6 +112,13 @@ impl PushService {
         if let Some(ok) = outcome.upstream_ok {
             self.inner.health.set_target(&target.kind, ok).await;
         }
+        metrics.outcome(
+            target.family,
+            &push.n.r#type,
+            transport,
+            &push.n.ack_id,
+            &outcome,
+        );
         if outcome.status == Status::Fail {
             tracing::error!(
                 sid = %push.n.server_id,
@@ -93,8 +133,10 @@ impl PushService {
     }
 
     pub fn ack(&self, ack: &PushAck) -> Result<(), Rejection> {
-        check_ack(ack).inspect_err(log_rejection)?;
+        let _timer = self.inner.metrics.request_duration.start_timer();
+        check_ack(ack).inspect_err(|r| self.reject(r))?;
         tracing::info!(ack_id = %ack.id, "Acknowledged delivery receipt");
+        self.inner.metrics.delivered(&ack.platform, &ack.r#type);
         Ok(())
     }
 
@@ -112,8 +154,15 @@ impl PushService {
     }
 }
 
-fn log_rejection(r: &Rejection) {
-    tracing::error!("{}", r.0);
+/// Runs `f` when dropped: the in-flight gauge must fall however the send ends.
+fn scopeguard<F: FnMut()>(f: F) -> impl Drop {
+    struct Guard<F: FnMut()>(F);
+    impl<F: FnMut()> Drop for Guard<F> {
+        fn drop(&mut self) {
+            (self.0)()
+        }
+    }
+    Guard(f)
 }
 
 fn response(request_id: String, o: Outcome) -> SendPushResponse {
@@ -134,10 +183,14 @@ impl PushProxy for PushService {
         request: Request<SendPushRequest>,
     ) -> Result<Response<SendPushResponse>, tonic::Status> {
         let req = request.into_inner();
-        let outcome = self
-            .push(req.notification.unwrap_or_default())
-            .await
-            .map_err(|Rejection(text)| tonic::Status::invalid_argument(text))?;
+        let result = self.push(req.notification.unwrap_or_default()).await;
+        let code = if result.is_ok() {
+            tonic::Code::Ok
+        } else {
+            tonic::Code::InvalidArgument
+        };
+        self.inner.metrics.grpc("SendPush", code);
+        let outcome = result.map_err(|Rejection(text)| tonic::Status::invalid_argument(text))?;
         Ok(Response::new(response(req.request_id, outcome)))
     }
 
@@ -146,8 +199,14 @@ impl PushProxy for PushService {
         request: Request<SendAckRequest>,
     ) -> Result<Response<SendAckResponse>, tonic::Status> {
         let ack = request.into_inner().ack.unwrap_or_default();
-        self.ack(&ack)
-            .map_err(|Rejection(text)| tonic::Status::invalid_argument(text))?;
+        let result = self.ack(&ack);
+        let code = if result.is_ok() {
+            tonic::Code::Ok
+        } else {
+            tonic::Code::InvalidArgument
+        };
+        self.inner.metrics.grpc("SendAck", code);
+        result.map_err(|Rejection(text)| tonic::Status::invalid_argument(text))?;
         Ok(Response::new(SendAckResponse {
             status: Status::Ok.into(),
             error: String::new(),
@@ -160,6 +219,7 @@ impl PushProxy for PushService {
         &self,
         request: Request<Streaming<SendPushRequest>>,
     ) -> Result<Response<Self::StreamPushStream>, tonic::Status> {
+        self.inner.metrics.grpc("StreamPush", tonic::Code::Ok);
         let incoming = request.into_inner();
         let (tx, rx) = mpsc::channel(STREAM_WINDOW);
         let service = self.clone();

@@ -8,6 +8,7 @@ use crate::{
     apns,
     config::{AndroidSettings, AppleSettings, Config},
     fcm,
+    metrics::Metrics,
     push::{redact_token, Push},
 };
 
@@ -130,13 +131,13 @@ pub struct Targets {
 
 impl Targets {
     /// Initialises every configured entry; one failing entry is logged and skipped (MPNS).
-    pub fn from_config(config: &Config) -> Targets {
+    pub fn from_config(config: &Config, metrics: &Arc<Metrics>) -> Targets {
         let mut targets = Targets::default();
         for entry in &config.apple {
-            targets.add(&entry.kind, apple_target(entry, config));
+            targets.add(&entry.kind, apple_target(entry, config, metrics));
         }
         for entry in &config.android {
-            targets.add(&entry.kind, android_target(entry, config));
+            targets.add(&entry.kind, android_target(entry, config, metrics));
         }
         targets
     }
@@ -165,12 +166,16 @@ impl Targets {
     }
 }
 
-fn apple_target(entry: &AppleSettings, config: &Config) -> Result<Target, String> {
+fn apple_target(
+    entry: &AppleSettings,
+    config: &Config,
+    metrics: &Arc<Metrics>,
+) -> Result<Target, String> {
     let sender = if entry.dry_run {
         tracing::info!(r#type = %entry.kind, "Initializing apple notification server in dry-run mode");
         Sender::DryRun
     } else {
-        Sender::Apns(Box::new(apns::Client::new(entry, config)?))
+        Sender::Apns(Box::new(apns::Client::new(entry, config, metrics.clone())?))
     };
     Ok(Target {
         kind: entry.kind.clone(),
@@ -180,7 +185,11 @@ fn apple_target(entry: &AppleSettings, config: &Config) -> Result<Target, String
     })
 }
 
-fn android_target(entry: &AndroidSettings, config: &Config) -> Result<Target, String> {
+fn android_target(
+    entry: &AndroidSettings,
+    config: &Config,
+    metrics: &Arc<Metrics>,
+) -> Result<Target, String> {
     if !entry.android_api_key.is_empty() {
         tracing::info!(
             "AndroidPushSettings.AndroidAPIKey is no longer used. Please remove this config value."
@@ -190,7 +199,7 @@ fn android_target(entry: &AndroidSettings, config: &Config) -> Result<Target, St
         tracing::info!(r#type = %entry.kind, "Initializing Android notification server in dry-run mode");
         Sender::DryRun
     } else {
-        Sender::Fcm(Box::new(fcm::Client::new(entry, config)?))
+        Sender::Fcm(Box::new(fcm::Client::new(entry, config, metrics.clone())?))
     };
     Ok(Target {
         kind: entry.kind.clone(),

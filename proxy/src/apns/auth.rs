@@ -19,6 +19,7 @@ pub struct TokenSigner {
     team_id: String,
     /// (bearer header value, issued at)
     current: RwLock<Option<(String, SystemTime)>>,
+    signed: prometheus::IntCounter,
 }
 
 #[derive(Serialize)]
@@ -29,7 +30,12 @@ struct Claims<'a> {
 
 impl TokenSigner {
     /// `p8` is the PKCS#8 PEM of the `.p8` file Apple issues.
-    pub fn new(p8: &[u8], key_id: &str, team_id: &str) -> Result<Self, String> {
+    pub fn new(
+        p8: &[u8],
+        key_id: &str,
+        team_id: &str,
+        signed: prometheus::IntCounter,
+    ) -> Result<Self, String> {
         let key = EncodingKey::from_ec_pem(p8)
             .map_err(|e| format!("AppleAuthKeyFile is not a PKCS#8 EC (P-256) key: {e}"))?;
         let signer = TokenSigner {
@@ -37,6 +43,7 @@ impl TokenSigner {
             key_id: key_id.to_string(),
             team_id: team_id.to_string(),
             current: RwLock::new(None),
+            signed,
         };
         // Sign once now, so that a key that cannot sign is a start-up error.
         signer.sign()?;
@@ -82,6 +89,7 @@ impl TokenSigner {
             .map_err(|e| format!("cannot sign the APNs token: {e}"))?;
         let bearer = format!("bearer {jwt}");
         *current = Some((bearer.clone(), now));
+        self.signed.inc();
         Ok(bearer)
     }
 }

@@ -4,21 +4,27 @@
 mod auth;
 pub mod payload;
 
-use std::time::{Duration, Instant};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use reqwest::{header, StatusCode};
 
 use crate::{
     config::{AppleSettings, Config},
+    metrics::Metrics,
     push::{redact_token, Push},
     retry::{retry_after, Retry},
-    targets::Outcome,
+    targets::{Family, Outcome},
 };
 
 const PRODUCTION: &str = "https://api.push.apple.com";
 const SANDBOX: &str = "https://api.sandbox.push.apple.com";
 
 pub struct Client {
+    kind: String,
+    metrics: Arc<Metrics>,
     http: reqwest::Client,
     endpoint: String,
     topic: String,
@@ -36,7 +42,11 @@ enum Step {
 }
 
 impl Client {
-    pub fn new(entry: &AppleSettings, config: &Config) -> Result<Client, String> {
+    pub fn new(
+        entry: &AppleSettings,
+        config: &Config,
+        metrics: Arc<Metrics>,
+    ) -> Result<Client, String> {
         let token_auth = !entry.auth_key_file.is_empty()
             && !entry.auth_key_id.is_empty()
             && !entry.team_id.is_empty();
@@ -61,6 +71,7 @@ impl Client {
                 &p8,
                 &entry.auth_key_id,
                 &entry.team_id,
+                metrics.token_refresh_counter(&entry.kind),
             )?)
         } else if !entry.cert_private.is_empty() {
             tracing::info!(r#type = %entry.kind, "Initializing apple notification server with PEM certificate");
@@ -96,6 +107,8 @@ impl Client {
             PRODUCTION.to_string()
         };
         Ok(Client {
+            kind: entry.kind.clone(),
+            metrics,
             http,
             endpoint,
             topic: entry.topic.clone(),
@@ -170,7 +183,10 @@ impl Client {
             req = req.header(header::AUTHORIZATION, bearer);
         }
         let started = Instant::now();
-        let response = match req.send().await {
+        let sent = req.send().await;
+        self.metrics
+            .attempt(Family::Apple, &self.kind, started.elapsed());
+        let response = match sent {
             Ok(r) => r,
             Err(e) => {
                 tracing::debug!(error = %e, elapsed = ?started.elapsed(), "APNs transport error");

@@ -4,15 +4,19 @@
 pub mod message;
 mod oauth;
 
-use std::time::{Duration, Instant};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use reqwest::{header, StatusCode};
 
 use crate::{
     config::{AndroidSettings, Config},
+    metrics::Metrics,
     push::{redact_token, Push},
     retry::{retry_after, Retry},
-    targets::Outcome,
+    targets::{Family, Outcome},
 };
 use oauth::{ServiceAccount, TokenError, TokenSource};
 
@@ -20,6 +24,8 @@ use oauth::{ServiceAccount, TokenError, TokenSource};
 const UNKNOWN: &str = "unknown transport error";
 
 pub struct Client {
+    kind: String,
+    metrics: Arc<Metrics>,
     http: reqwest::Client,
     url: String,
     tokens: TokenSource,
@@ -35,7 +41,11 @@ enum Step {
 }
 
 impl Client {
-    pub fn new(entry: &AndroidSettings, config: &Config) -> Result<Client, String> {
+    pub fn new(
+        entry: &AndroidSettings,
+        config: &Config,
+        metrics: Arc<Metrics>,
+    ) -> Result<Client, String> {
         if entry.service_file_location.is_empty() {
             return Err(
                 "android push notifications not configured: missing ServiceFileLocation".into(),
@@ -65,9 +75,11 @@ impl Client {
             account.project_id
         );
         Ok(Client {
+            kind: entry.kind.clone(),
+            tokens: TokenSource::new(account, metrics.token_refresh_counter(&entry.kind)),
+            metrics,
             http,
             url,
-            tokens: TokenSource::new(account),
             retry: Retry::from_config(config),
             remove_on_mismatch: config.remove_on_mismatch,
         })
@@ -116,6 +128,7 @@ impl Client {
                 return Step::Retry(Outcome::fail(e, UNKNOWN).upstream(false), None)
             }
         };
+        let started = Instant::now();
         let sent = self
             .http
             .post(&self.url)
@@ -127,6 +140,8 @@ impl Client {
             .body(body.to_string())
             .send()
             .await;
+        self.metrics
+            .attempt(Family::Android, &self.kind, started.elapsed());
         let response = match sent {
             Ok(r) => r,
             Err(e) => {

@@ -108,6 +108,7 @@ pub struct TokenSource {
     account: ServiceAccount,
     current: RwLock<Option<AccessToken>>,
     refreshing: tokio::sync::Mutex<()>,
+    fetched: prometheus::IntCounter,
 }
 
 /// Why no token could be had.
@@ -119,11 +120,12 @@ pub enum TokenError {
 }
 
 impl TokenSource {
-    pub fn new(account: ServiceAccount) -> Self {
+    pub fn new(account: ServiceAccount, fetched: prometheus::IntCounter) -> Self {
         TokenSource {
             account,
             current: RwLock::new(None),
             refreshing: tokio::sync::Mutex::new(()),
+            fetched,
         }
     }
 
@@ -151,6 +153,7 @@ impl TokenSource {
             return Ok(token);
         }
         let fresh = self.fetch(http).await?;
+        self.fetched.inc();
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = Some(fresh.clone());
         Ok(fresh.bearer)
     }

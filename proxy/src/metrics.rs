@@ -1,0 +1,245 @@
+//! Prometheus metrics: every MPNS metric with its name, labels and help text (contract §7; with
+//! `service_delivered_total` registered, design deviation 5), and pushgate's own `pushgate_*`.
+//! Client-controlled label values are bounded: an unknown `type` is counted as `other`.
+
+use std::time::Duration;
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
+    Registry, TextEncoder,
+};
+use pushgate::v1::Status;
+
+use crate::targets::{Family, Outcome};
+
+pub struct Metrics {
+    registry: Registry,
+    notifications: IntCounterVec,
+    by_app_version: IntCounterVec,
+    success: IntCounterVec,
+    success_with_ack: IntCounterVec,
+    delivered: IntCounterVec,
+    failure: IntCounterVec,
+    failure_with_reason: IntCounterVec,
+    removal: IntCounterVec,
+    pub bad_request: IntCounter,
+    apns_duration: Histogram,
+    fcm_duration: Histogram,
+    notification_duration: HistogramVec,
+    pub request_duration: Histogram,
+    pub in_flight: IntGauge,
+    upstream_duration: HistogramVec,
+    token_refreshes: IntCounterVec,
+    grpc_requests: IntCounterVec,
+}
+
+const PTT: &[&str] = &["platform", "type", "transport"];
+
+impl Metrics {
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        let counter = |name: &str, help: &str, labels: &[&str]| {
+            let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
+            registry
+                .register(Box::new(c.clone()))
+                .expect("unique metric");
+            c
+        };
+        let histogram = |name: &str, help: &str| {
+            let h = Histogram::with_opts(HistogramOpts::new(name, help)).expect("valid metric");
+            registry
+                .register(Box::new(h.clone()))
+                .expect("unique metric");
+            h
+        };
+        let histogram_vec = |name: &str, help: &str, labels: &[&str]| {
+            let h =
+                HistogramVec::new(HistogramOpts::new(name, help), labels).expect("valid metric");
+            registry
+                .register(Box::new(h.clone()))
+                .expect("unique metric");
+            h
+        };
+        let bad_request = IntCounter::new(
+            "service_bad_request_total",
+            "Request to push proxy was a bad request",
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(bad_request.clone()))
+            .expect("unique metric");
+        let in_flight = IntGauge::new(
+            "pushgate_requests_in_flight",
+            "Pushes being validated or sent right now.",
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(in_flight.clone()))
+            .expect("unique metric");
+        #[cfg(target_os = "linux")]
+        registry
+            .register(Box::new(
+                prometheus::process_collector::ProcessCollector::for_self(),
+            ))
+            .expect("unique metric");
+
+        Metrics {
+            notifications: counter("service_notifications_total", "Number of notifications sent", PTT),
+            by_app_version: counter(
+                "service_notifications_by_app_version_total",
+                "Number of notifications sent, by reported app version. A version of 1 indicates a client that did not report an app version.",
+                &["platform", "app_version"],
+            ),
+            success: counter("service_success_total", "Number of push success.", PTT),
+            success_with_ack: counter("service_success_with_ack_total", "Number of push success that contains ackId.", PTT),
+            delivered: counter("service_delivered_total", "Number of push delivered.", PTT),
+            failure: counter("service_failure_total", "Number of push errors.", PTT),
+            failure_with_reason: counter(
+                "service_failure_with_reason_total",
+                "Number of push errors with reasons.",
+                &["platform", "type", "transport", "reason"],
+            ),
+            removal: counter("service_removal_total", "Number of device token errors.", &["platform", "transport", "reason"]),
+            bad_request,
+            apns_duration: histogram("service_apns_request_duration_seconds", "Request latency distribution"),
+            fcm_duration: histogram("service_fcm_request_duration_seconds", "Request latency distribution"),
+            notification_duration: histogram_vec(
+                "service_notification_duration_seconds",
+                "Notifiction request latency distribution",
+                &["platform"],
+            ),
+            request_duration: histogram("service_request_duration_seconds", "Request latency distribution"),
+            in_flight,
+            upstream_duration: histogram_vec(
+                "pushgate_upstream_request_duration_seconds",
+                "Duration of each attempt to APNs or FCM, by target Type.",
+                &["target"],
+            ),
+            token_refreshes: counter(
+                "pushgate_token_refreshes_total",
+                "APNs provider tokens signed and FCM OAuth2 access tokens fetched, by target Type.",
+                &["target"],
+            ),
+            grpc_requests: counter(
+                "pushgate_grpc_requests_total",
+                "gRPC PushProxy calls by method and status code.",
+                &["method", "code"],
+            ),
+            registry,
+        }
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = Vec::new();
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut out)
+            .expect("text encoding cannot fail");
+        String::from_utf8(out).unwrap_or_default()
+    }
+
+    /// Once per push that reached a target, before it is sent.
+    pub fn sending(
+        &self,
+        family: Family,
+        kind: &str,
+        r#type: &str,
+        transport: &str,
+        app_version: i64,
+    ) {
+        let app_version = match app_version {
+            1 => "1",
+            2 => "2",
+            _ => "other",
+        };
+        self.by_app_version
+            .with_label_values(&[kind, app_version])
+            .inc();
+        self.notifications
+            .with_label_values(&[family.label(), type_label(r#type), transport])
+            .inc();
+    }
+
+    pub fn outcome(
+        &self,
+        family: Family,
+        r#type: &str,
+        transport: &str,
+        ack_id: &str,
+        o: &Outcome,
+    ) {
+        let labels = [family.label(), type_label(r#type), transport];
+        match o.status {
+            Status::Ok | Status::Unspecified => {
+                self.success.with_label_values(&labels).inc();
+                if !ack_id.is_empty() {
+                    self.success_with_ack.with_label_values(&labels).inc();
+                }
+            }
+            Status::Fail | Status::Remove => {
+                self.failure.with_label_values(&labels).inc();
+                if !o.reason.is_empty() {
+                    let [p, t, tr] = labels;
+                    self.failure_with_reason
+                        .with_label_values(&[p, t, tr, &o.reason])
+                        .inc();
+                }
+                if o.status == Status::Remove {
+                    self.removal
+                        .with_label_values(&[family.label(), transport, &o.reason])
+                        .inc();
+                }
+            }
+        }
+    }
+
+    /// One attempt to a provider, whatever its result.
+    pub fn attempt(&self, family: Family, kind: &str, took: Duration) {
+        let secs = took.as_secs_f64();
+        match family {
+            Family::Apple => self.apns_duration.observe(secs),
+            Family::Android => self.fcm_duration.observe(secs),
+        }
+        self.notification_duration
+            .with_label_values(&[family.label()])
+            .observe(secs);
+        self.upstream_duration
+            .with_label_values(&[kind])
+            .observe(secs);
+    }
+
+    /// The counter a target's token signer or OAuth2 client bumps on each new token.
+    pub fn token_refresh_counter(&self, kind: &str) -> IntCounter {
+        self.token_refreshes.with_label_values(&[kind])
+    }
+
+    pub fn delivered(&self, platform: &str, r#type: &str) {
+        let platform = match platform {
+            "ios" | "android" => platform,
+            _ => "other",
+        };
+        self.delivered
+            .with_label_values(&[platform, type_label(r#type), ""])
+            .inc();
+    }
+
+    pub fn grpc(&self, method: &str, code: tonic::Code) {
+        self.grpc_requests
+            .with_label_values(&[method, &format!("{code:?}")])
+            .inc();
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The push `type` as a label: Mattermost's values as they are, anything else `other`.
+pub fn type_label(t: &str) -> &str {
+    match t {
+        "" | "message" | "clear" | "update_badge" | "session" | "test" => t,
+        _ => "other",
+    }
+}
