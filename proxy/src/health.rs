@@ -15,6 +15,8 @@ use tonic_health::{server::HealthReporter, ServingStatus};
 pub struct Health {
     reporter: HealthReporter,
     draining: AtomicBool,
+    /// Wakes long-lived streams when draining starts, so they stop taking new work.
+    drain_signal: tokio::sync::watch::Sender<bool>,
     targets: Mutex<BTreeMap<String, bool>>,
 }
 
@@ -23,6 +25,7 @@ impl Health {
         Health {
             reporter,
             draining: AtomicBool::new(false),
+            drain_signal: tokio::sync::watch::channel(false).0,
             targets: Mutex::new(BTreeMap::new()),
         }
     }
@@ -51,13 +54,45 @@ impl Health {
         }
     }
 
+    /// After a reload: the new set of targets; ones no longer configured stop being reported.
+    pub async fn replace_targets(&self, targets: Vec<(String, bool)>) {
+        let gone: Vec<String> = {
+            let current = self.targets.lock().unwrap_or_else(|e| e.into_inner());
+            current
+                .keys()
+                .filter(|k| !targets.iter().any(|(n, _)| n == *k))
+                .cloned()
+                .collect()
+        };
+        for kind in gone {
+            self.targets
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&kind);
+            // The reporter is a cheap handle on shared state; a clone may be mutated.
+            self.reporter.clone().clear_service_status(&kind).await;
+        }
+        for (kind, serving) in targets {
+            self.set_target(&kind, serving).await;
+        }
+    }
+
     /// Shutdown has begun: probes see NOT_SERVING while in-flight work finishes.
     pub async fn start_draining(&self) {
         self.draining.store(true, Ordering::SeqCst);
+        self.drain_signal.send_replace(true);
         for name in ["", pushgate::v1::SERVICE_NAME] {
             self.reporter
                 .set_service_status(name, ServingStatus::NotServing)
                 .await;
+        }
+    }
+
+    /// Resolves once shutdown has begun.
+    pub fn draining(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut rx = self.drain_signal.subscribe();
+        async move {
+            let _ = rx.wait_for(|d| *d).await;
         }
     }
 

@@ -2,6 +2,7 @@
 //! that puts them on the network.
 
 pub mod apns;
+pub mod auth;
 pub mod config;
 pub mod emoji;
 pub mod fcm;

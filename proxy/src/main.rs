@@ -108,7 +108,7 @@ async fn main() {
         }
         Command::Run(c) => c,
     };
-    let (config, source) = match load(config_arg) {
+    let (config, source) = match load(config_arg.clone()) {
         Ok(loaded) => loaded,
         Err(e) => {
             eprintln!("pushgate: {e}");
@@ -132,18 +132,22 @@ async fn main() {
             std::process::exit(1);
         }
     };
-    shutdown_signal().await;
-    tracing::info!("Stopping Server...");
-    running.shutdown().await;
-}
-
-async fn shutdown_signal() {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
+    let mut hup = signal(SignalKind::hangup()).expect("SIGHUP handler");
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break,
+            _ = term.recv() => break,
+            _ = hup.recv() => match load(config_arg.clone()) {
+                Ok((new, _)) => running.reload(&new).await,
+                // The old config stays in force.
+                Err(e) => tracing::error!(error = %e, "Config reload failed; keeping the running config"),
+            },
+        }
     }
+    tracing::info!("Stopping Server...");
+    running.shutdown().await;
 }
 
 #[cfg(test)]

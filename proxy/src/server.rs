@@ -12,11 +12,12 @@ use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 use tokio_stream::wrappers::TcpListenerStream;
 
 use crate::{
+    auth,
     config::{bind_address, Config},
     health::Health,
     metrics::Metrics,
     push::Rejection,
-    service::PushService,
+    service::{Live, PushService},
     targets::Targets,
 };
 
@@ -31,19 +32,60 @@ pub struct Running {
 }
 
 impl Running {
-    /// Starts draining (health NOT_SERVING), stops accepting, and lets in-flight requests
-    /// finish: every push ends within the send budget, so that bounds the drain. Streams that
-    /// never end on their own (health `Watch`) are cut when it runs out.
-    pub async fn shutdown(self) {
+    /// Applies a re-read config: new targets and credentials for new sends, in-flight sends
+    /// finish on the old ones. Listen addresses, TLS and the auth token need a restart.
+    pub async fn reload(&self, config: &Config) {
+        let live = live(config, self.service.metrics(), self.service.health()).await;
+        let (ok, failed) = (live.targets.iter().count(), live.targets.failed.len());
+        self.service.replace(live);
+        tracing::info!(targets = ok, failed, "Config reloaded");
+    }
+
+    /// Starts draining (health NOT_SERVING), stops accepting, and lets in-flight pushes finish:
+    /// each ends within the send budget, which bounds the drain. Connections that stay open
+    /// once nothing is in flight (a health `Watch`, a caller's idle stream) are then closed.
+    pub async fn shutdown(mut self) {
         self.service.health().start_draining().await;
         let _ = self.shutdown.send(true);
         let deadline = tokio::time::Instant::now() + self.drain;
-        for task in self.tasks {
-            let abort = task.abort_handle();
-            if tokio::time::timeout_at(deadline, task).await.is_err() {
-                abort.abort();
+        let in_flight = self.service.metrics().in_flight.clone();
+        let idle = async {
+            loop {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                if in_flight.get() == 0 {
+                    // Let the last answers reach the socket.
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    if in_flight.get() == 0 {
+                        return;
+                    }
+                }
+            }
+        };
+        let servers = futures::future::join_all(self.tasks.iter_mut());
+        tokio::select! {
+            _ = servers => {}
+            _ = idle => {}
+            _ = tokio::time::sleep_until(deadline) => {
+                tracing::warn!("Drain time ran out; closing the remaining connections");
             }
         }
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// Targets for `config`, with their health announced.
+async fn live(config: &Config, metrics: &Arc<Metrics>, health: &Health) -> Live {
+    let targets = Targets::from_config(config, metrics);
+    let serving = targets.iter().map(|t| (t.kind.clone(), true));
+    let failed = targets.failed.iter().map(|(kind, _)| (kind.clone(), false));
+    health
+        .replace_targets(serving.chain(failed).collect())
+        .await;
+    Live {
+        targets,
+        send_timeout: config.send_timeout,
     }
 }
 
@@ -52,15 +94,9 @@ pub async fn start(config: &Config) -> Result<Running, String> {
     let (reporter, health_service) = tonic_health::server::health_reporter();
     let health = Arc::new(Health::new(reporter));
     let metrics = Arc::new(Metrics::new());
-    let targets = Targets::from_config(config, &metrics);
-    for target in targets.iter() {
-        health.set_target(&target.kind, true).await;
-    }
-    for (kind, _) in &targets.failed {
-        health.set_target(kind, false).await;
-    }
+    let live = live(config, &metrics, &health).await;
     health.set_process_serving().await;
-    let service = PushService::new(targets, config.send_timeout, health, metrics);
+    let service = PushService::new(live, health, metrics);
 
     let grpc_listener = bind(&config.grpc_listen_address).await?;
     let http_listener = bind(&config.listen_address).await?;
@@ -85,7 +121,10 @@ pub async fn start(config: &Config) -> Result<Running, String> {
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(PushProxyServer::new(service.clone()))
+        .add_service(PushProxyServer::with_interceptor(
+            service.clone(),
+            auth::interceptor(&config.grpc_auth_token),
+        ))
         .serve_with_incoming_shutdown(TcpListenerStream::new(grpc_listener), stopped(stop.clone()));
     let grpc_task = tokio::spawn(async move {
         if let Err(e) = grpc.await {

@@ -3,7 +3,7 @@
 
 use std::{
     pin::Pin,
-    sync::Arc,
+    sync::{Arc, RwLock},
     time::{Duration, Instant},
 };
 
@@ -33,27 +33,41 @@ pub struct PushService {
 }
 
 struct Inner {
-    targets: Targets,
-    send_timeout: Duration,
+    /// Swapped whole on reload; a send keeps the `Live` it started with until it ends.
+    live: RwLock<Arc<Live>>,
     health: Arc<Health>,
     metrics: Arc<Metrics>,
 }
 
+/// What a config reload replaces.
+pub struct Live {
+    pub targets: Targets,
+    pub send_timeout: Duration,
+}
+
 impl PushService {
-    pub fn new(
-        targets: Targets,
-        send_timeout: Duration,
-        health: Arc<Health>,
-        metrics: Arc<Metrics>,
-    ) -> Self {
+    pub fn new(live: Live, health: Arc<Health>, metrics: Arc<Metrics>) -> Self {
         PushService {
             inner: Arc::new(Inner {
-                targets,
-                send_timeout,
+                live: RwLock::new(Arc::new(live)),
                 health,
                 metrics,
             }),
         }
+    }
+
+    /// The targets and budget new sends use.
+    pub fn live(&self) -> Arc<Live> {
+        self.inner
+            .live
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Replaces targets and budget; sends already under way finish on the old ones.
+    pub fn replace(&self, live: Live) {
+        *self.inner.live.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(live);
     }
 
     pub fn metrics(&self) -> &Arc<Metrics> {
@@ -69,10 +83,6 @@ impl PushService {
         &self.inner.health
     }
 
-    pub fn targets(&self) -> &Targets {
-        &self.inner.targets
-    }
-
     /// Validates, routes and sends one push within the send budget.
     pub async fn push(&self, n: PushNotification) -> Result<Outcome, Rejection> {
         let metrics = &self.inner.metrics;
@@ -80,8 +90,8 @@ impl PushService {
         metrics.in_flight.inc();
         let _in_flight = scopeguard(|| metrics.in_flight.dec());
         let push = push::prepare(n).inspect_err(|r| self.reject(r))?;
-        let target = self
-            .inner
+        let live = self.live();
+        let target = live
             .targets
             .get(&push.platform)
             .ok_or_else(|| push::unknown_platform(&push.platform, &push.n.server_id))
@@ -105,7 +115,7 @@ impl PushService {
             "Sending {} push notification",
             target.family.label()
         );
-        let deadline = Instant::now() + self.inner.send_timeout;
+        let deadline = Instant::now() + live.send_timeout;
         let sent = tokio::time::timeout_at(deadline.into(), target.send(&push, deadline)).await;
         let outcome =
             sent.unwrap_or_else(|_| Outcome::fail("context deadline exceeded", "RequestError"));
@@ -224,8 +234,11 @@ impl PushProxy for PushService {
         let (tx, rx) = mpsc::channel(STREAM_WINDOW);
         let service = self.clone();
         tokio::spawn(async move {
-            // A broken client stream ends the call; every request read so far is still answered.
+            // A broken client stream, or shutdown, ends the reading; every request read so far
+            // is still answered before the response stream closes.
+            let draining = Box::pin(service.health().draining());
             let mut answers = incoming
+                .take_until(draining)
                 .take_while(|r| future::ready(r.is_ok()))
                 .filter_map(|r| future::ready(r.ok()))
                 .map(|req| {

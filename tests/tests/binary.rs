@@ -182,3 +182,182 @@ async fn standalone_bridge_process_in_front_of_a_proxy_process() {
     assert!(terminate(&mut bridge).await.success());
     assert!(terminate(&mut proxy).await.success());
 }
+
+/// A JSON config whose `apple_rn` target sends to `mock` with `key`.
+fn apple_json(
+    mock: &pushgate_tests::mock_apns::MockApns,
+    key: &pushgate_tests::apple::AppleKey,
+    http: u16,
+    grpc: u16,
+    topic: &str,
+) -> String {
+    let ca = temp_dir("apple-ca").join("ca.pem");
+    std::fs::write(&ca, &mock.ca_pem).unwrap();
+    serde_json::json!({
+        "ListenAddress": format!("127.0.0.1:{http}"),
+        "GrpcListenAddress": format!("127.0.0.1:{grpc}"),
+        "SendTimeoutSec": 30,
+        "ApplePushSettings": [{
+            "Type": "apple_rn",
+            "ApplePushTopic": topic,
+            "AppleAuthKeyFile": key.p8_path,
+            "AppleAuthKeyID": pushgate_tests::apple::KEY_ID,
+            "AppleTeamID": pushgate_tests::apple::TEAM_ID,
+            "ApplePushEndpoint": mock.endpoint(),
+            "ApplePushCAFile": ca,
+        }],
+        "AndroidPushSettings": [],
+    })
+    .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_during_500_slow_sends_loses_none() {
+    use futures::StreamExt;
+    use pushgate::v1::{PushNotification, SendPushRequest, Status};
+    let mock = pushgate_tests::mock_apns::MockApns::start().await;
+    mock.reply_with(|_, _| pushgate_tests::mock_apns::Reply::ok().after(Duration::from_secs(2)));
+    let key = pushgate_tests::apple::apple_key();
+    let dir = temp_dir("drain");
+    let (http, grpc) = (free_port(), free_port());
+    let config = dir.join("pushgate.json");
+    std::fs::write(&config, apple_json(&mock, &key, http, grpc, "com.example")).unwrap();
+    let mut child = Process(
+        Command::new(binary("pushgate"))
+            .args(["--config", config.to_str().unwrap()])
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_until_up(&format!("http://127.0.0.1:{http}/readyz")).await;
+    let mut client = pushgate::v1::push_proxy_client::PushProxyClient::connect(format!(
+        "http://127.0.0.1:{grpc}"
+    ))
+    .await
+    .unwrap();
+    let requests = (0..500).map(|i| SendPushRequest {
+        notification: Some(PushNotification {
+            platform: "apple_rn".into(),
+            server_id: "s".into(),
+            device_id: format!("tok{i}"),
+            r#type: "message".into(),
+            ..Default::default()
+        }),
+        request_id: i.to_string(),
+    });
+    // Keep the request stream open until the answers are in, as a long-lived caller would.
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let outgoing = tokio_stream::iter(requests).chain(
+        futures::stream::once(async move {
+            let _ = rx.await;
+            SendPushRequest::default()
+        })
+        .filter(|_| futures::future::ready(false)),
+    );
+    let answers = tokio::spawn(async move {
+        let stream = client.stream_push(outgoing).await.unwrap().into_inner();
+        stream.take(500).collect::<Vec<_>>().await
+    });
+    let started = Instant::now();
+    while mock.requests().len() < 500 {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "only {} in flight",
+            mock.requests().len()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let status = terminate(&mut child).await;
+    let answers = answers.await.unwrap();
+    drop(tx);
+    assert!(status.success(), "exit after SIGTERM: {status}");
+    assert_eq!(answers.len(), 500, "every in-flight send answered");
+    assert!(answers.iter().all(|a| a
+        .as_ref()
+        .map(|a| a.status() == Status::Ok)
+        .unwrap_or(false)));
+}
+
+#[tokio::test]
+async fn sighup_reloads_a_good_config_and_keeps_the_old_one_on_a_bad_one() {
+    use pushgate_tests::mock_apns::{MockApns, Reply};
+    let mock = MockApns::start().await;
+    mock.reply_with(|_, _| Reply::ok());
+    let key = pushgate_tests::apple::apple_key();
+    let dir = temp_dir("reload");
+    let (http, grpc) = (free_port(), free_port());
+    let config = dir.join("pushgate.json");
+    std::fs::write(
+        &config,
+        apple_json(&mock, &key, http, grpc, "com.example.first"),
+    )
+    .unwrap();
+    let mut child = Process(
+        Command::new(binary("pushgate"))
+            .args(["--config", config.to_str().unwrap()])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let base = format!("http://127.0.0.1:{http}");
+    wait_until_up(&format!("{base}/readyz")).await;
+    let client = reqwest::Client::new();
+    let push = || async {
+        client
+            .post(format!("{base}/api/v1/send_push"))
+            .body(r#"{"platform":"apple_rn","server_id":"s","device_id":"tok","type":"message"}"#)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    let hup = |p: &Process| {
+        Command::new("kill")
+            .args(["-HUP", &p.0.id().to_string()])
+            .status()
+            .unwrap();
+    };
+    let last_topic = || {
+        mock.requests()
+            .last()
+            .unwrap()
+            .header("apns-topic")
+            .unwrap()
+            .to_string()
+    };
+
+    assert_eq!(push().await, "{\"status\":\"OK\"}\n");
+    assert_eq!(last_topic(), "com.example.first");
+
+    std::fs::write(
+        &config,
+        apple_json(&mock, &key, http, grpc, "com.example.second"),
+    )
+    .unwrap();
+    hup(&child);
+    let started = Instant::now();
+    loop {
+        assert_eq!(push().await, "{\"status\":\"OK\"}\n");
+        if last_topic() == "com.example.second" {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "reload not applied"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    std::fs::write(&config, "{ this is not json").unwrap();
+    hup(&child);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(push().await, "{\"status\":\"OK\"}\n", "still serving");
+    assert_eq!(last_topic(), "com.example.second", "the old config stays");
+
+    assert!(terminate(&mut child).await.success());
+    let logs = output(&mut child);
+    assert!(logs.contains("Config reloaded"), "{logs}");
+    assert!(logs.contains("Config reload failed"), "{logs}");
+}

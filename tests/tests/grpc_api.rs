@@ -210,3 +210,48 @@ async fn health_reports_process_service_and_each_target_and_draining() {
     drop(watch);
     stopping.await.unwrap();
 }
+
+#[tokio::test]
+async fn grpc_auth_token_is_required_when_configured_but_not_for_health() {
+    let mut config = dry_run_config();
+    config.grpc_auth_token = "s3cret-token".into();
+    let running = start(&config).await;
+    let mut client = grpc_client(&running).await;
+    let request = || SendPushRequest {
+        notification: Some(notification("apple_rn", "tok")),
+        request_id: String::new(),
+    };
+    let err = client.send_push(request()).await.unwrap_err();
+    assert_eq!(err.code(), Code::Unauthenticated);
+    let mut wrong = tonic::Request::new(request());
+    wrong
+        .metadata_mut()
+        .insert("authorization", "Bearer nope".parse().unwrap());
+    assert_eq!(
+        client.send_push(wrong).await.unwrap_err().code(),
+        Code::Unauthenticated
+    );
+    let mut right = tonic::Request::new(request());
+    right
+        .metadata_mut()
+        .insert("authorization", "Bearer s3cret-token".parse().unwrap());
+    assert_eq!(
+        client.send_push(right).await.unwrap().into_inner().status(),
+        Status::Ok
+    );
+
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", running.grpc_addr))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let status = HealthClient::new(channel)
+        .check(HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .expect("health needs no token")
+        .into_inner();
+    assert_eq!(status.status(), ServingStatus::Serving);
+    running.shutdown().await;
+}
