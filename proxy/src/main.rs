@@ -68,16 +68,47 @@ fn load(config: Option<PathBuf>) -> Result<(Config, String), String> {
     }
 }
 
-fn init_logging(config: &Config) {
+/// MPNS's logging keys: console and/or file, plain or json; `RUST_LOG` filters (default info).
+fn init_logging(config: &Config) -> Result<(), String> {
+    use std::io::IsTerminal;
+    use tracing_subscriber::fmt::writer::{BoxMakeWriter, MakeWriterExt};
+
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let file = if config.enable_file_log {
+        let path = if config.log_file_location.is_empty() {
+            // MPNS: ./logs/push_proxy.log, or ./push_proxy.log when ./logs cannot be made.
+            match std::fs::create_dir_all("logs") {
+                Ok(()) => PathBuf::from("logs/push_proxy.log"),
+                Err(_) => PathBuf::from("push_proxy.log"),
+            }
+        } else {
+            PathBuf::from(&config.log_file_location)
+        };
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| format!("LogFileLocation {}: {e}", path.display()))?;
+        Some(std::sync::Arc::new(file))
+    } else {
+        None
+    };
+    let writer = match (config.enable_console_log, file.clone()) {
+        (true, Some(file)) => BoxMakeWriter::new(std::io::stdout.and(file)),
+        (false, Some(file)) => BoxMakeWriter::new(file),
+        (_, None) => BoxMakeWriter::new(std::io::stdout),
+    };
+    let ansi = file.is_none() && std::io::stdout().is_terminal();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stdout);
+        .with_writer(writer)
+        .with_ansi(ansi);
     match config.log_format {
-        LogFormat::Json => builder.json().init(),
+        LogFormat::Json => builder.json().flatten_event(true).init(),
         LogFormat::Plain => builder.init(),
     }
+    Ok(())
 }
 
 fn version_table() -> String {
@@ -115,7 +146,10 @@ async fn main() {
             std::process::exit(1);
         }
     };
-    init_logging(&config);
+    if let Err(e) = init_logging(&config) {
+        eprintln!("pushgate: {e}");
+        std::process::exit(1);
+    }
     tracing::info!("Loading {source}");
     tracing::info!(
         version = VERSION,

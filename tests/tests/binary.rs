@@ -361,3 +361,73 @@ async fn sighup_reloads_a_good_config_and_keeps_the_old_one_on_a_bad_one() {
     assert!(logs.contains("Config reloaded"), "{logs}");
     assert!(logs.contains("Config reload failed"), "{logs}");
 }
+
+#[tokio::test]
+async fn json_file_logs_carry_mpns_messages_and_no_secrets() {
+    let dir = temp_dir("logs");
+    let (http, grpc) = (free_port(), free_port());
+    let log = dir.join("push_proxy.log");
+    let config = pushgate_proxy::config::EMBEDDED_DRY_RUN
+        .replace("127.0.0.1:8086", &format!("127.0.0.1:{http}"))
+        .replace("127.0.0.1:50051", &format!("127.0.0.1:{grpc}"))
+        .replace("\"EnableConsoleLog\": true", "\"EnableConsoleLog\": false")
+        .replace("\"EnableFileLog\": false", "\"EnableFileLog\": true")
+        .replace(
+            "\"LogFileLocation\": \"\"",
+            &format!("\"LogFileLocation\": {:?}", log.to_str().unwrap()),
+        )
+        .replace("\"LogFormat\": \"plain\"", "\"LogFormat\": \"json\"");
+    let path = dir.join("pushgate.json");
+    std::fs::write(&path, config).unwrap();
+    let mut child = Process(
+        Command::new(binary("pushgate"))
+            .args(["--config", path.to_str().unwrap()])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let base = format!("http://127.0.0.1:{http}");
+    wait_until_up(&format!("{base}/readyz")).await;
+    let client = reqwest::Client::new();
+    let token = "fcmtoken:APA91bSECRETSECRETSECRET";
+    for body in [
+        format!(
+            r#"{{"platform":"android_rn-v2","server_id":"srv","device_id":"{token}","message":"private text","channel_name":"Private Channel","type":"message","signature":"SIGNED-JWT"}}"#
+        ),
+        r#"{"server_id":"s1","platform":"android_rn"}"#.to_string(),
+    ] {
+        client
+            .post(format!("{base}/api/v1/send_push"))
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+    }
+    drop(client);
+    assert!(terminate(&mut child).await.success());
+    let console = output(&mut child);
+    assert!(console.is_empty(), "console logging is off: {console}");
+
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not JSON: {l}")))
+        .collect();
+    let messages: Vec<&str> = lines.iter().filter_map(|l| l["message"].as_str()).collect();
+    for expected in [
+        "Sending android push notification",
+        "Failed because of missing device Id serverId=s1",
+        "Stopping Server...",
+    ] {
+        assert!(messages.contains(&expected), "{expected} in {messages:?}");
+    }
+    let dry = lines
+        .iter()
+        .find(|l| l["message"] == "Dry run: push built, not sent")
+        .expect("dry-run summary");
+    assert_eq!(dry["did"], "fcmtoken:APA91bS…", "first 16 bytes");
+    assert_eq!(dry["level"], "INFO");
+    for secret in [token, "private text", "Private Channel", "SIGNED-JWT"] {
+        assert!(!text.contains(secret), "{secret} leaked into the log file");
+    }
+}
