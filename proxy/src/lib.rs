@@ -13,6 +13,7 @@ pub mod retry;
 pub mod server;
 pub mod service;
 pub mod targets;
+pub mod tls;
 
 /// `GET /version` and `-version`: the crate version and the git hash it was built from.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

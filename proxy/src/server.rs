@@ -1,7 +1,7 @@
 //! Puts the service on the network: the gRPC server (PushProxy, health, reflection) and the
 //! embedded MPNS HTTP bridge, with a shared shutdown.
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{future::IntoFuture, net::SocketAddr, sync::Arc, time::Duration};
 
 use pushgate::v1::{
     push_proxy_server::PushProxyServer, PushAck, PushNotification, SendAckResponse,
@@ -19,6 +19,7 @@ use crate::{
     push::Rejection,
     service::{Live, PushService},
     targets::Targets,
+    tls::{self, TlsIncoming},
 };
 
 /// A started pushgate: where it listens, and how to stop it.
@@ -124,21 +125,42 @@ pub async fn start(config: &Config) -> Result<Running, String> {
         .add_service(PushProxyServer::with_interceptor(
             service.clone(),
             auth::interceptor(&config.grpc_auth_token),
-        ))
-        .serve_with_incoming_shutdown(TcpListenerStream::new(grpc_listener), stopped(stop.clone()));
-    let grpc_task = tokio::spawn(async move {
-        if let Err(e) = grpc.await {
-            tracing::error!(error = %e, "gRPC server error");
+        ));
+    let grpc_task = match tls::acceptor(config, &[b"h2"])? {
+        None => {
+            let incoming = TcpListenerStream::new(grpc_listener);
+            tokio::spawn(report(
+                "gRPC",
+                grpc.serve_with_incoming_shutdown(incoming, stopped(stop.clone())),
+            ))
         }
-    });
+        Some(acceptor) => {
+            let incoming = TlsIncoming::new(grpc_listener, acceptor).map_err(|e| e.to_string())?;
+            tokio::spawn(report(
+                "gRPC",
+                grpc.serve_with_incoming_shutdown(incoming, stopped(stop.clone())),
+            ))
+        }
+    };
 
     let app = pushgate_bridge::router(Arc::new(service.clone()), bridge_settings(config));
-    let http = axum::serve(http_listener, app).with_graceful_shutdown(stopped(stop));
-    let http_task = tokio::spawn(async move {
-        if let Err(e) = http.await {
-            tracing::error!(error = %e, "HTTP server error");
+    let http_task = match tls::acceptor(config, &[b"h2", b"http/1.1"])? {
+        None => tokio::spawn(report(
+            "HTTP",
+            axum::serve(http_listener, app)
+                .with_graceful_shutdown(stopped(stop))
+                .into_future(),
+        )),
+        Some(acceptor) => {
+            let listener = TlsIncoming::new(http_listener, acceptor).map_err(|e| e.to_string())?;
+            tokio::spawn(report(
+                "HTTP",
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(stopped(stop))
+                    .into_future(),
+            ))
         }
-    });
+    };
 
     tracing::info!("Server is listening on {}", config.listen_address);
     tracing::info!("gRPC server is listening on {}", config.grpc_listen_address);
@@ -157,6 +179,15 @@ async fn bind(listen: &str) -> Result<TcpListener, String> {
     TcpListener::bind(&addr)
         .await
         .map_err(|e| format!("cannot listen on {listen}: {e}"))
+}
+
+async fn report<E: std::fmt::Display>(
+    what: &str,
+    served: impl std::future::Future<Output = Result<(), E>>,
+) {
+    if let Err(e) = served.await {
+        tracing::error!(error = %e, "{what} server error");
+    }
 }
 
 async fn stopped(mut stop: watch::Receiver<bool>) {
