@@ -72,6 +72,8 @@ type Script = Box<dyn Fn(&Recorded, usize) -> Reply + Send + Sync>;
 
 struct State {
     requests: Mutex<Vec<Recorded>>,
+    /// Off for long benchmark runs, where keeping every request would grow without bound.
+    recording: std::sync::atomic::AtomicBool,
     connections: AtomicUsize,
     script: Mutex<Arc<Script>>,
 }
@@ -136,6 +138,7 @@ impl MockApns {
         let addr = listener.local_addr().unwrap();
         let state = Arc::new(State {
             requests: Mutex::new(Vec::new()),
+            recording: std::sync::atomic::AtomicBool::new(true),
             connections: AtomicUsize::new(0),
             script: Mutex::new(Arc::new(Box::new(|_, _| Reply::ok()))),
         });
@@ -155,6 +158,11 @@ impl MockApns {
     /// Scripts the answers: called with each request and its 0-based number.
     pub fn reply_with(&self, f: impl Fn(&Recorded, usize) -> Reply + Send + Sync + 'static) {
         *self.state.script.lock().unwrap() = Arc::new(Box::new(f));
+    }
+
+    /// Stops keeping requests (they are still answered and counted by the caller).
+    pub fn stop_recording(&self) {
+        self.state.recording.store(false, Ordering::SeqCst);
     }
 
     pub fn requests(&self) -> Vec<Recorded> {
@@ -209,8 +217,13 @@ async fn handle(
     };
     let (n, script) = {
         let mut requests = state.requests.lock().unwrap();
-        requests.push(recorded.clone());
-        (requests.len() - 1, state.script.lock().unwrap().clone())
+        if state.recording.load(Ordering::SeqCst) {
+            requests.push(recorded.clone());
+        }
+        (
+            requests.len().saturating_sub(1),
+            state.script.lock().unwrap().clone(),
+        )
     };
     let reply = script(&recorded, n);
     if !reply.delay.is_zero() {

@@ -166,6 +166,15 @@ impl MockFcm {
         self.inner.token_down.store(down, Ordering::SeqCst);
     }
 
+    /// Issues an access token without the OAuth2 exchange (for clients that are not pushgate,
+    /// such as the benchmark's direct scenario).
+    pub fn issue_token(&self) -> String {
+        let n = self.inner.token_fetches.load(Ordering::SeqCst);
+        let token = format!("ya29.direct-token-{n}");
+        self.inner.issued.lock().unwrap().push(token.clone());
+        token
+    }
+
     /// Forgets every issued access token, as if they had all expired at Google.
     pub fn revoke_tokens(&self) {
         self.inner.issued.lock().unwrap().clear();

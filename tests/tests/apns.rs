@@ -535,3 +535,63 @@ async fn bad_credentials_skip_the_target_and_keep_the_process() {
     assert_eq!(ok.status(), Status::Ok, "the other Apple target works");
     running.shutdown().await;
 }
+
+#[tokio::test]
+async fn certificate_auth_with_a_p12_bundle_and_its_password() {
+    use p12_keystore::{Certificate, KeyStore, KeyStoreEntry, PrivateKey, PrivateKeyChain};
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).unwrap();
+    let client_key = rcgen::KeyPair::generate().unwrap();
+    let client_cert = rcgen::CertificateParams::new(vec!["pushgate-p12".to_string()])
+        .unwrap()
+        .signed_by(&client_key, &ca)
+        .unwrap();
+    let mut store = KeyStore::new();
+    store.add_entry(
+        "apns",
+        KeyStoreEntry::PrivateKeyChain(PrivateKeyChain::new(
+            "apns",
+            PrivateKey::from_der(&client_key.serialize_der()).unwrap(),
+            [Certificate::from_der(client_cert.der()).unwrap()],
+        )),
+    );
+    let p12 = temp_dir("p12").join("apns.p12");
+    std::fs::write(&p12, store.writer("p12-pass").write().unwrap()).unwrap();
+
+    let mock = MockApns::start_requiring_client_cert(&ca.pem()).await;
+    let key = apple_key();
+    let with_password = |password: &str| {
+        let mut config = apple_config(&mock, &key);
+        for entry in &mut config.apple {
+            entry.auth_key_file.clear();
+            entry.cert_private = p12.to_string_lossy().into();
+            entry.cert_password = password.into();
+        }
+        config
+    };
+    let running = start(&with_password("p12-pass")).await;
+    let mut client = grpc_client(&running).await;
+    let push = || {
+        from_json(r#"{"platform":"apple_rn","server_id":"s","device_id":"tok","type":"message"}"#)
+    };
+    assert_eq!(send(&mut client, push()).await.status(), Status::Ok);
+    assert_eq!(mock.requests().len(), 1);
+    running.shutdown().await;
+
+    // A wrong password: the target does not start, the process does.
+    let running = start(&with_password("wrong")).await;
+    let mut client = grpc_client(&running).await;
+    let err = client
+        .send_push(SendPushRequest {
+            notification: Some(push()),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert!(err
+        .message()
+        .starts_with("Did not send message because of missing platform property"));
+    running.shutdown().await;
+}

@@ -75,19 +75,7 @@ impl Client {
             )?)
         } else if !entry.cert_private.is_empty() {
             tracing::info!(r#type = %entry.kind, "Initializing apple notification server with PEM certificate");
-            if !entry.cert_password.is_empty() {
-                return Err(format!(
-                    "ApplePushCertPassword is set for type={}: encrypted PEM keys are not supported yet; decrypt the key and leave the password empty",
-                    entry.kind
-                ));
-            }
-            let pem = read(&entry.cert_private, "ApplePushCertPrivate")?;
-            let identity = reqwest::Identity::from_pem(&pem).map_err(|e| {
-                format!(
-                    "ApplePushCertPrivate {}: not a PEM certificate and key: {e}",
-                    entry.cert_private
-                )
-            })?;
+            let identity = client_identity(&entry.cert_private, &entry.cert_password)?;
             builder = builder.identity(identity);
             None
         } else {
@@ -253,6 +241,49 @@ impl Client {
         );
         outcome.upstream(!auth_rejected)
     }
+}
+
+/// The TLS client certificate of certificate auth: a PEM with the certificate chain and an
+/// unencrypted key, or a PKCS#12 (.p12) bundle opened with `ApplePushCertPassword`.
+fn client_identity(path: &str, password: &str) -> Result<reqwest::Identity, String> {
+    let bytes = read(path, "ApplePushCertPrivate")?;
+    let pem = if bytes.trim_ascii_start().starts_with(b"-----BEGIN") {
+        if String::from_utf8_lossy(&bytes).contains("ENCRYPTED") {
+            return Err(format!(
+                "ApplePushCertPrivate {path}: encrypted PEM keys are not supported; convert it to a .p12 or decrypt the key"
+            ));
+        }
+        bytes
+    } else {
+        pkcs12_to_pem(&bytes, password)
+            .map_err(|e| format!("ApplePushCertPrivate {path}: not a PEM file, and not a PKCS#12 bundle this password opens: {e}"))?
+    };
+    reqwest::Identity::from_pem(&pem)
+        .map_err(|e| format!("ApplePushCertPrivate {path}: not a certificate and key: {e}"))
+}
+
+fn pkcs12_to_pem(der: &[u8], password: &str) -> Result<Vec<u8>, String> {
+    use p12_keystore::{KeyStore, Pkcs12ImportPolicy};
+    let store = KeyStore::from_pkcs12(der, password, Pkcs12ImportPolicy::Relaxed)
+        .map_err(|e| e.to_string())?;
+    let (_, chain) = store
+        .private_key_chain()
+        .ok_or("no private key in the bundle")?;
+    if chain.certs().is_empty() {
+        return Err("no certificate for the private key".into());
+    }
+    let mut out = String::new();
+    for cert in chain.certs() {
+        out.push_str(&pem::encode(&pem::Pem::new(
+            "CERTIFICATE",
+            cert.as_der().to_vec(),
+        )));
+    }
+    out.push_str(&pem::encode(&pem::Pem::new(
+        "PRIVATE KEY",
+        chain.key().as_der().to_vec(),
+    )));
+    Ok(out.into_bytes())
 }
 
 fn read(path: &str, key: &str) -> Result<Vec<u8>, String> {

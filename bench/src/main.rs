@@ -1,0 +1,459 @@
+//! pushgate-bench: how fast and how lean pushgate is.
+//!
+//!     cargo build --release --workspace
+//!     target/release/pushgate-bench [--scenario NAME|all] [--pushes N] [--concurrency C] [--seconds S]
+//!
+//! Starts the mock APNs and mock FCM in this process, a release `pushgate` process configured
+//! to send to them, and drives it from this process over 127.0.0.1. Scenarios: grpc-unary,
+//! grpc-stream and http-bridge (each to apns and fcm), direct (a bare HTTP/2 client straight
+//! to the mock: the ceiling of the machine), and idle. Prints one table row per scenario.
+
+use std::{
+    process::{Child, Command, Stdio},
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use futures::StreamExt;
+use pushgate::v1::{push_proxy_client::PushProxyClient, PushNotification, SendPushRequest, Status};
+use pushgate_tests::{
+    apple::{apple_key, temp_dir, AppleKey, KEY_ID, TEAM_ID},
+    free_port,
+    mock_apns::MockApns,
+    mock_fcm::{service_account_file, MockFcm},
+};
+
+struct Args {
+    scenario: String,
+    pushes: usize,
+    concurrency: usize,
+    seconds: Option<u64>,
+}
+
+fn args() -> Args {
+    let mut a = Args {
+        scenario: "all".into(),
+        pushes: 20_000,
+        concurrency: 64,
+        seconds: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let value = it.next().unwrap_or_else(|| panic!("{flag} needs a value"));
+        match flag.as_str() {
+            "--scenario" => a.scenario = value,
+            "--pushes" => a.pushes = value.parse().expect("--pushes N"),
+            "--concurrency" => a.concurrency = value.parse().expect("--concurrency C"),
+            "--seconds" => a.seconds = Some(value.parse().expect("--seconds S")),
+            _ => panic!("unknown flag {flag}"),
+        }
+    }
+    a
+}
+
+/// The pushgate process under test, and its resource use read from /proc.
+struct Pushgate {
+    child: Child,
+    http: u16,
+    grpc: u16,
+}
+
+impl Drop for Pushgate {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Pushgate {
+    fn start(apns: &MockApns, fcm: &MockFcm, key: &AppleKey) -> Pushgate {
+        let exe = std::env::current_exe().unwrap().with_file_name("pushgate");
+        assert!(
+            exe.exists(),
+            "build it first: cargo build --release --workspace"
+        );
+        let dir = temp_dir("bench");
+        let ca = dir.join("ca.pem");
+        std::fs::write(&ca, &apns.ca_pem).unwrap();
+        let sa = service_account_file(&dir, true);
+        let (http, grpc) = (free_port(), free_port());
+        let apple = |kind: &str| {
+            serde_json::json!({
+                "Type": kind, "ApplePushTopic": "com.mattermost.react.native",
+                "AppleAuthKeyFile": key.p8_path, "AppleAuthKeyID": KEY_ID, "AppleTeamID": TEAM_ID,
+                "ApplePushEndpoint": apns.endpoint(), "ApplePushCAFile": ca,
+            })
+        };
+        let android = |kind: &str| {
+            serde_json::json!({
+                "Type": kind, "ServiceFileLocation": sa,
+                "FcmEndpoint": fcm.endpoint(), "FcmTokenUri": fcm.token_uri(),
+            })
+        };
+        let config = serde_json::json!({
+            "ListenAddress": format!("127.0.0.1:{http}"),
+            "GrpcListenAddress": format!("127.0.0.1:{grpc}"),
+            "EnableMetrics": true,
+            "ApplePushSettings": [apple("apple"), apple("apple_rn")],
+            "AndroidPushSettings": [android("android"), android("android_rn")],
+        });
+        let path = dir.join("bench.json");
+        std::fs::write(&path, config.to_string()).unwrap();
+        let child = Command::new(exe)
+            .args(["--config", path.to_str().unwrap()])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let pg = Pushgate { child, http, grpc };
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", grpc)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "pushgate did not start"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        pg
+    }
+
+    /// CPU seconds (user + system) used so far.
+    fn cpu_seconds(&self) -> f64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap();
+        let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+        let f: Vec<&str> = after_name.split_whitespace().collect();
+        let ticks: f64 = f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap();
+        ticks / 100.0 // USER_HZ
+    }
+
+    fn status_kb(&self, field: &str) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        status
+            .lines()
+            .find(|l| l.starts_with(field))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    }
+}
+
+struct Run {
+    latencies: Vec<Duration>,
+    errors: usize,
+    wall: Duration,
+}
+
+fn notification(platform: &str, i: usize) -> PushNotification {
+    PushNotification {
+        ack_id: format!("ack{i:022}"),
+        platform: format!("{platform}-v2"),
+        server_id: "srvid00000000000000000000a".into(),
+        device_id: format!("{i:064x}"),
+        post_id: "postid000000000000000000a".into(),
+        category: "CAN_REPLY".into(),
+        message: "alice: Hello :smile: how are you doing today?".into(),
+        badge: 3,
+        channel_id: "chanid000000000000000000a".into(),
+        channel_name: "Town Square".into(),
+        r#type: "message".into(),
+        sender_id: "userid000000000000000000a".into(),
+        sender_name: "alice".into(),
+        version: "v2".into(),
+        signature: "eyJhbGciOiJFUzI1NiJ9.eyJhY2tfaWQiOiJhIn0.SIG".into(),
+        ..Default::default()
+    }
+}
+
+/// `concurrency` workers taking numbers from a shared counter until `pushes` are done (or the
+/// time is up), each timing its own calls.
+async fn closed_loop<F, Fut>(
+    pushes: usize,
+    concurrency: usize,
+    seconds: Option<u64>,
+    call: F,
+) -> Run
+where
+    F: Fn(usize) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let until = seconds.map(|s| Instant::now() + Duration::from_secs(s));
+    let started = Instant::now();
+    let workers: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let (next, call) = (next.clone(), call.clone());
+            tokio::spawn(async move {
+                let (mut latencies, mut errors) = (Vec::new(), 0);
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let done = match until {
+                        Some(t) => Instant::now() >= t,
+                        None => i >= pushes,
+                    };
+                    if done {
+                        break;
+                    }
+                    let t = Instant::now();
+                    if !call(i).await {
+                        errors += 1;
+                    }
+                    latencies.push(t.elapsed());
+                }
+                (latencies, errors)
+            })
+        })
+        .collect();
+    let mut run = Run {
+        latencies: Vec::new(),
+        errors: 0,
+        wall: Duration::ZERO,
+    };
+    for w in workers {
+        let (l, e) = w.await.unwrap();
+        run.latencies.extend(l);
+        run.errors += e;
+    }
+    run.wall = started.elapsed();
+    run
+}
+
+async fn grpc_unary(pg: &Pushgate, platform: &'static str, a: &Args) -> Run {
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{}", pg.grpc))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    closed_loop(a.pushes, a.concurrency, a.seconds, move |i| {
+        let mut client = PushProxyClient::new(channel.clone());
+        async move {
+            let req = SendPushRequest {
+                notification: Some(notification(platform, i)),
+                request_id: String::new(),
+            };
+            matches!(client.send_push(req).await, Ok(r) if r.get_ref().status() == Status::Ok)
+        }
+    })
+    .await
+}
+
+async fn grpc_stream(pg: &Pushgate, platform: &'static str, a: &Args) -> Run {
+    let mut client = PushProxyClient::connect(format!("http://127.0.0.1:{}", pg.grpc))
+        .await
+        .unwrap();
+    let n = a.pushes;
+    let sent_at = Arc::new(Mutex::new(vec![None::<Instant>; n]));
+    let stamps = sent_at.clone();
+    let requests = tokio_stream::iter(0..n).map(move |i| {
+        stamps.lock().unwrap()[i] = Some(Instant::now());
+        SendPushRequest {
+            notification: Some(notification(platform, i)),
+            request_id: i.to_string(),
+        }
+    });
+    let started = Instant::now();
+    let mut answers = client.stream_push(requests).await.unwrap().into_inner();
+    let mut run = Run {
+        latencies: Vec::with_capacity(n),
+        errors: 0,
+        wall: Duration::ZERO,
+    };
+    while let Some(answer) = answers.next().await {
+        match answer {
+            Ok(a) => {
+                let i: usize = a.request_id.parse().unwrap();
+                if a.status() != Status::Ok {
+                    run.errors += 1;
+                }
+                if let Some(t) = sent_at.lock().unwrap()[i] {
+                    run.latencies.push(t.elapsed());
+                }
+            }
+            Err(_) => run.errors += 1,
+        }
+    }
+    run.errors += n - run.latencies.len();
+    run.wall = started.elapsed();
+    run
+}
+
+async fn http_bridge(pg: &Pushgate, platform: &'static str, a: &Args) -> Run {
+    let client = reqwest::Client::builder()
+        .http1_only()
+        .pool_max_idle_per_host(a.concurrency)
+        .build()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{}/api/v1/send_push", pg.http);
+    closed_loop(a.pushes, a.concurrency, a.seconds, move |i| {
+        let n = notification(platform, i);
+        let body = serde_json::json!({
+            "ack_id": n.ack_id, "platform": n.platform, "server_id": n.server_id,
+            "device_id": n.device_id, "post_id": n.post_id, "category": n.category,
+            "message": n.message, "badge": n.badge, "channel_id": n.channel_id,
+            "channel_name": n.channel_name, "type": n.r#type, "sender_id": n.sender_id,
+            "sender_name": n.sender_name, "version": n.version, "is_crt_enabled": false,
+            "is_id_loaded": false, "signature": n.signature,
+        })
+        .to_string();
+        let (client, url) = (client.clone(), url.clone());
+        async move {
+            match client.post(&url).body(body).send().await {
+                Ok(r) => r
+                    .text()
+                    .await
+                    .map(|t| t == "{\"status\":\"OK\"}\n")
+                    .unwrap_or(false),
+                Err(_) => false,
+            }
+        }
+    })
+    .await
+}
+
+/// The same pushes, sent by a bare HTTP/2 client straight to the mock: what the machine allows.
+async fn direct(apns: &MockApns, fcm: &MockFcm, platform: &'static str, a: &Args) -> Run {
+    let ca = reqwest::Certificate::from_pem(apns.ca_pem.as_bytes()).unwrap();
+    let client = reqwest::Client::builder()
+        .use_rustls_tls()
+        .add_root_certificate(ca)
+        .http2_prior_knowledge()
+        .build()
+        .unwrap();
+    let plain = reqwest::Client::builder().build().unwrap();
+    let (apns_url, fcm_url) = (
+        apns.endpoint(),
+        format!("{}/v1/projects/p/messages:send", fcm.endpoint()),
+    );
+    let token = format!("Bearer {}", fcm.issue_token());
+    let body = r#"{"ack_id":"ackid0000000000000000000a","aps":{"alert":{"body":"alice: Hello 😄  how are you doing today?","title":"Town Square"},"badge":3,"category":"CAN_REPLY","content-available":1,"mutable-content":1,"sound":"default","thread-id":"chanid000000000000000000a"},"channel_id":"chanid000000000000000000a","channel_name":"Town Square","is_crt_enabled":false,"post_id":"postid000000000000000000a","sender_id":"userid000000000000000000a","sender_name":"alice","server_id":"srvid00000000000000000000a","signature":"SIG","sub_type":"","team_id":"","type":"message","version":"v2"}"#;
+    closed_loop(a.pushes, a.concurrency, a.seconds, move |i| {
+        let req = if platform == "apple_rn" {
+            client
+                .post(format!("{apns_url}/3/device/{i:064x}"))
+                .header("apns-topic", "com.mattermost.react.native")
+                .header("apns-push-type", "alert")
+                .header("apns-priority", "10")
+                .body(body)
+        } else {
+            plain
+                .post(&fcm_url)
+                .header("authorization", &token)
+                .body(format!(r#"{{"message":{{"data":{{"message":"hi"}},"android":{{"priority":"high"}},"token":"{i:x}"}}}}"#))
+        };
+        async move { matches!(req.send().await, Ok(r) if r.status().is_success()) }
+    })
+    .await
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let idx = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[idx].as_secs_f64() * 1000.0
+}
+
+fn report(
+    name: &str,
+    mut run: Run,
+    cpu: Option<f64>,
+    rss_kb: Option<u64>,
+    ceiling: Option<f64>,
+) -> f64 {
+    run.latencies.sort();
+    let n = run.latencies.len();
+    let rate = n as f64 / run.wall.as_secs_f64();
+    let cpu_us = cpu
+        .map(|c| format!("{:.1}", c * 1e6 / n.max(1) as f64))
+        .unwrap_or("-".into());
+    let cpu_10k = cpu
+        .map(|c| format!("{:.2}", c * 10_000.0 / n.max(1) as f64))
+        .unwrap_or("-".into());
+    let rss = rss_kb
+        .map(|k| format!("{:.1}", k as f64 / 1024.0))
+        .unwrap_or("-".into());
+    let ratio = ceiling
+        .map(|c| format!("{:.0}%", 100.0 * rate / c))
+        .unwrap_or("-".into());
+    println!(
+        "| {name:<18} | {n:>7} | {rate:>9.0} | {ratio:>5} | {:>6.2} | {:>6.2} | {:>7.2} | {cpu_10k:>7} | {cpu_us:>6} | {rss:>7} | {:>6} |",
+        percentile(&run.latencies, 0.50),
+        percentile(&run.latencies, 0.99),
+        percentile(&run.latencies, 0.999),
+        run.errors
+    );
+    rate
+}
+
+#[tokio::main]
+async fn main() {
+    let a = args();
+    let apns = MockApns::start().await;
+    let fcm = MockFcm::start().await;
+    let key = apple_key();
+    apns.stop_recording();
+    let pg = Pushgate::start(&apns, &fcm, &key);
+    if let Some(secs) = a.seconds {
+        // A soak run: pushgate's RSS every 30 s shows whether it grows.
+        let pid = pg.child.id();
+        tokio::spawn(async move {
+            let started = Instant::now();
+            loop {
+                tokio::time::sleep(Duration::from_secs(30)).await;
+                if started.elapsed() > Duration::from_secs(secs) {
+                    break;
+                }
+                let status =
+                    std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+                let rss = status
+                    .lines()
+                    .find(|l| l.starts_with("VmRSS:"))
+                    .unwrap_or("");
+                eprintln!("t={:>4}s pushgate {rss}", started.elapsed().as_secs());
+            }
+        });
+    }
+    let want = |s: &str| a.scenario == "all" || a.scenario == s;
+    println!(
+        "pushes {} (or {:?} s), concurrency {}, {} cores",
+        a.pushes,
+        a.seconds,
+        a.concurrency,
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(0)
+    );
+    println!("| scenario           | pushes  | pushes/s  | of direct | p50 ms | p99 ms | p99.9 ms | CPU s/10k | CPU µs/push | peak RSS MB | errors |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+
+    if want("idle") {
+        let cpu0 = pg.cpu_seconds();
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        println!(
+            "| idle (10 s, 4 targets) | - | - | - | - | - | - | {:.3} CPU s | - | {:.1} (RSS now) | - |",
+            pg.cpu_seconds() - cpu0,
+            pg.status_kb("VmRSS:") as f64 / 1024.0
+        );
+    }
+    for (provider, platform) in [("apns", "apple_rn"), ("fcm", "android_rn")] {
+        let mut ceiling = None;
+        let name = format!("direct-{provider}");
+        if want(&name) || want("direct") || want(provider) || a.scenario == "all" {
+            let run = direct(&apns, &fcm, platform, &a).await;
+            ceiling = Some(report(&name, run, None, None, None));
+        }
+        for kind in ["grpc-unary", "grpc-stream", "http-bridge"] {
+            let name = format!("{kind}-{provider}");
+            if !(want(&name) || want(kind) || want(provider)) {
+                continue;
+            }
+            let cpu0 = pg.cpu_seconds();
+            let run = match kind {
+                "grpc-unary" => grpc_unary(&pg, platform, &a).await,
+                "grpc-stream" => grpc_stream(&pg, platform, &a).await,
+                _ => http_bridge(&pg, platform, &a).await,
+            };
+            let cpu = pg.cpu_seconds() - cpu0;
+            report(&name, run, Some(cpu), Some(pg.status_kb("VmHWM:")), ceiling);
+        }
+    }
+}
