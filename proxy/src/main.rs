@@ -111,6 +111,17 @@ fn init_logging(config: &Config) -> Result<(), String> {
     Ok(())
 }
 
+/// The outbound proxy from the environment, without any credentials in it.
+fn outbound_proxy() -> Option<String> {
+    let url = ["HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|u| !u.is_empty()))?;
+    Some(match url.split_once("://") {
+        Some((scheme, rest)) => format!("{scheme}://{}", rest.rsplit('@').next().unwrap_or(rest)),
+        None => url.rsplit('@').next().unwrap_or(&url).to_string(),
+    })
+}
+
 fn version_table() -> String {
     format!(
         "BuildHash:\t{GIT_HASH}\nBuildVersion:\t{VERSION}\nCompiler:\trustc\nPlatform:\t{}/{}\n",
@@ -156,6 +167,9 @@ async fn main() {
         hash = GIT_HASH,
         "Push proxy server is initializing..."
     );
+    if let Some(proxy) = outbound_proxy() {
+        tracing::info!(proxyServer = %proxy, "Proxy server detected.");
+    }
     if source.starts_with("the embedded") {
         tracing::warn!("No config file found: running the embedded dry-run config; pushes are built but never sent");
     }

@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
-    Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 use pushgate::v1::Status;
 
@@ -31,6 +31,7 @@ pub struct Metrics {
     upstream_duration: HistogramVec,
     token_refreshes: IntCounterVec,
     grpc_requests: IntCounterVec,
+    cert_expiry: IntGaugeVec,
 }
 
 const PTT: &[&str] = &["platform", "type", "transport"];
@@ -75,6 +76,17 @@ impl Metrics {
         .expect("valid metric");
         registry
             .register(Box::new(in_flight.clone()))
+            .expect("unique metric");
+        let cert_expiry = IntGaugeVec::new(
+            Opts::new(
+                "pushgate_apns_certificate_expiry_timestamp_seconds",
+                "When the APNs client certificate of a target expires (Unix time).",
+            ),
+            &["target"],
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(cert_expiry.clone()))
             .expect("unique metric");
         #[cfg(target_os = "linux")]
         registry
@@ -125,6 +137,7 @@ impl Metrics {
                 "gRPC PushProxy calls by method and status code.",
                 &["method", "code"],
             ),
+            cert_expiry,
             registry,
         }
     }
@@ -211,6 +224,12 @@ impl Metrics {
     /// The counter a target's token signer or OAuth2 client bumps on each new token.
     pub fn token_refresh_counter(&self, kind: &str) -> IntCounter {
         self.token_refreshes.with_label_values(&[kind])
+    }
+
+    pub fn certificate_expires(&self, kind: &str, unix_seconds: i64) {
+        self.cert_expiry
+            .with_label_values(&[kind])
+            .set(unix_seconds);
     }
 
     pub fn delivered(&self, platform: &str, r#type: &str) {

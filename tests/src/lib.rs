@@ -8,6 +8,7 @@ use pushgate_proxy::{config::Config, server};
 use tonic::transport::Channel;
 
 pub mod apple;
+pub mod connect_proxy;
 pub mod examples;
 pub mod mock_apns;
 pub mod mock_fcm;

@@ -454,10 +454,11 @@ async fn certificate_auth_with_a_pem_presents_the_client_certificate() {
     ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
     let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).unwrap();
     let client_key = rcgen::KeyPair::generate().unwrap();
-    let client_cert = rcgen::CertificateParams::new(vec!["pushgate-test".to_string()])
-        .unwrap()
-        .signed_by(&client_key, &ca)
-        .unwrap();
+    let mut client_params =
+        rcgen::CertificateParams::new(vec!["pushgate-test".to_string()]).unwrap();
+    client_params.not_after = rcgen::date_time_ymd(2031, 6, 30);
+    let client_cert_not_after = 1_940_544_000; // 2031-06-30T00:00:00Z
+    let client_cert = client_params.signed_by(&client_key, &ca).unwrap();
 
     let mock = MockApns::start_requiring_client_cert(&ca.pem()).await;
     let key = apple_key();
@@ -487,6 +488,11 @@ async fn certificate_auth_with_a_pem_presents_the_client_certificate() {
         None,
         "no token with certificate auth"
     );
+    let metrics = running.service.metrics().render();
+    let expiry = format!(
+        "pushgate_apns_certificate_expiry_timestamp_seconds{{target=\"apple_rn\"}} {client_cert_not_after}"
+    );
+    assert!(metrics.contains(&expiry), "{expiry} in\n{metrics}");
     running.shutdown().await;
 
     // Without the certificate the same mock refuses the handshake.

@@ -431,3 +431,54 @@ async fn json_file_logs_carry_mpns_messages_and_no_secrets() {
         assert!(!text.contains(secret), "{secret} leaked into the log file");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apns_goes_through_an_https_proxy_from_the_environment() {
+    let mock = pushgate_tests::mock_apns::MockApns::start().await;
+    let proxy = pushgate_tests::connect_proxy::ConnectProxy::start().await;
+    let key = pushgate_tests::apple::apple_key();
+    let dir = temp_dir("proxy");
+    let (http, grpc) = (free_port(), free_port());
+    let config = dir.join("pushgate.json");
+    std::fs::write(&config, apple_json(&mock, &key, http, grpc, "com.example")).unwrap();
+    let mut child = Process(
+        Command::new(binary("pushgate"))
+            .args(["--config", config.to_str().unwrap()])
+            .env(
+                "HTTPS_PROXY",
+                format!("http://user:pa55word@{}", proxy.addr),
+            )
+            .env_remove("NO_PROXY")
+            .env_remove("no_proxy")
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let base = format!("http://127.0.0.1:{http}");
+    wait_until_up(&format!("{base}/readyz")).await;
+    let answer = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .post(format!("{base}/api/v1/send_push"))
+        .body(r#"{"platform":"apple_rn","server_id":"s","device_id":"tok","type":"message"}"#)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(answer, "{\"status\":\"OK\"}\n");
+    assert_eq!(mock.requests().len(), 1);
+    assert!(
+        proxy.tunnels() >= 1,
+        "the push went through the CONNECT proxy"
+    );
+    assert!(terminate(&mut child).await.success());
+    let logs = output(&mut child);
+    assert!(logs.contains("Proxy server detected."), "{logs}");
+    assert!(
+        !logs.contains("pa55word"),
+        "proxy credentials are not logged"
+    );
+}

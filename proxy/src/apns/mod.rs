@@ -75,7 +75,10 @@ impl Client {
             )?)
         } else if !entry.cert_private.is_empty() {
             tracing::info!(r#type = %entry.kind, "Initializing apple notification server with PEM certificate");
-            let identity = client_identity(&entry.cert_private, &entry.cert_password)?;
+            let (identity, expires) = client_identity(&entry.cert_private, &entry.cert_password)?;
+            if let Some(expires) = expires {
+                metrics.certificate_expires(&entry.kind, expires);
+            }
             builder = builder.identity(identity);
             None
         } else {
@@ -245,7 +248,8 @@ impl Client {
 
 /// The TLS client certificate of certificate auth: a PEM with the certificate chain and an
 /// unencrypted key, or a PKCS#12 (.p12) bundle opened with `ApplePushCertPassword`.
-fn client_identity(path: &str, password: &str) -> Result<reqwest::Identity, String> {
+/// Also returns when the leaf certificate expires, for the expiry metric.
+fn client_identity(path: &str, password: &str) -> Result<(reqwest::Identity, Option<i64>), String> {
     let bytes = read(path, "ApplePushCertPrivate")?;
     let pem = if bytes.trim_ascii_start().starts_with(b"-----BEGIN") {
         if String::from_utf8_lossy(&bytes).contains("ENCRYPTED") {
@@ -258,8 +262,17 @@ fn client_identity(path: &str, password: &str) -> Result<reqwest::Identity, Stri
         pkcs12_to_pem(&bytes, password)
             .map_err(|e| format!("ApplePushCertPrivate {path}: not a PEM file, and not a PKCS#12 bundle this password opens: {e}"))?
     };
-    reqwest::Identity::from_pem(&pem)
-        .map_err(|e| format!("ApplePushCertPrivate {path}: not a certificate and key: {e}"))
+    let identity = reqwest::Identity::from_pem(&pem)
+        .map_err(|e| format!("ApplePushCertPrivate {path}: not a certificate and key: {e}"))?;
+    Ok((identity, leaf_expiry(&pem)))
+}
+
+/// `notAfter` of the first certificate in a PEM bundle, as Unix seconds.
+fn leaf_expiry(pem_bytes: &[u8]) -> Option<i64> {
+    let blocks = pem::parse_many(pem_bytes).ok()?;
+    let leaf = blocks.iter().find(|b| b.tag() == "CERTIFICATE")?;
+    let (_, cert) = x509_parser::parse_x509_certificate(leaf.contents()).ok()?;
+    Some(cert.validity().not_after.timestamp())
 }
 
 fn pkcs12_to_pem(der: &[u8], password: &str) -> Result<Vec<u8>, String> {
