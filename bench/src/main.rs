@@ -1,7 +1,8 @@
 //! pushgate-bench: how fast and how lean pushgate is.
 //!
 //!     cargo build --release --workspace
-//!     target/release/pushgate-bench [--scenario NAME|all] [--pushes N] [--concurrency C] [--seconds S]
+//!     target/release/pushgate-bench [--scenario NAME|all] [--pushes N] [--concurrency C]
+//!                                   [--seconds S] [--rate PUSHES_PER_SEC]
 //!
 //! Starts the mock APNs and mock FCM in this process, a release `pushgate` process configured
 //! to send to them, and drives it from this process over 127.0.0.1. Scenarios: grpc-unary,
@@ -28,6 +29,8 @@ struct Args {
     pushes: usize,
     concurrency: usize,
     seconds: Option<u64>,
+    /// Pushes per second to offer (paced), instead of as fast as the workers go.
+    rate: Option<f64>,
 }
 
 fn args() -> Args {
@@ -36,6 +39,7 @@ fn args() -> Args {
         pushes: 20_000,
         concurrency: 64,
         seconds: None,
+        rate: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -45,6 +49,7 @@ fn args() -> Args {
             "--pushes" => a.pushes = value.parse().expect("--pushes N"),
             "--concurrency" => a.concurrency = value.parse().expect("--concurrency C"),
             "--seconds" => a.seconds = Some(value.parse().expect("--seconds S")),
+            "--rate" => a.rate = Some(value.parse().expect("--rate R")),
             _ => panic!("unknown flag {flag}"),
         }
     }
@@ -165,19 +170,15 @@ fn notification(platform: &str, i: usize) -> PushNotification {
 }
 
 /// `concurrency` workers taking numbers from a shared counter until `pushes` are done (or the
-/// time is up), each timing its own calls.
-async fn closed_loop<F, Fut>(
-    pushes: usize,
-    concurrency: usize,
-    seconds: Option<u64>,
-    call: F,
-) -> Run
+/// time is up), each timing its own calls; paced to `rate` when one is given.
+async fn closed_loop<F, Fut>(a: &Args, call: F) -> Run
 where
     F: Fn(usize) -> Fut + Clone + Send + 'static,
     Fut: std::future::Future<Output = bool> + Send,
 {
+    let (pushes, concurrency, rate) = (a.pushes, a.concurrency, a.rate);
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let until = seconds.map(|s| Instant::now() + Duration::from_secs(s));
+    let until = a.seconds.map(|s| Instant::now() + Duration::from_secs(s));
     let started = Instant::now();
     let workers: Vec<_> = (0..concurrency)
         .map(|_| {
@@ -192,6 +193,11 @@ where
                     };
                     if done {
                         break;
+                    }
+                    if let Some(rate) = rate {
+                        // Push i is due at i/rate; latency counts from when it is sent.
+                        let due = started + Duration::from_secs_f64(i as f64 / rate);
+                        tokio::time::sleep_until(due.into()).await;
                     }
                     let t = Instant::now();
                     if !call(i).await {
@@ -223,7 +229,7 @@ async fn grpc_unary(pg: &Pushgate, platform: &'static str, a: &Args) -> Run {
         .connect()
         .await
         .unwrap();
-    closed_loop(a.pushes, a.concurrency, a.seconds, move |i| {
+    closed_loop(a, move |i| {
         let mut client = PushProxyClient::new(channel.clone());
         async move {
             let req = SendPushRequest {
@@ -283,7 +289,7 @@ async fn http_bridge(pg: &Pushgate, platform: &'static str, a: &Args) -> Run {
         .build()
         .unwrap();
     let url = format!("http://127.0.0.1:{}/api/v1/send_push", pg.http);
-    closed_loop(a.pushes, a.concurrency, a.seconds, move |i| {
+    closed_loop(a, move |i| {
         let n = notification(platform, i);
         let body = serde_json::json!({
             "ack_id": n.ack_id, "platform": n.platform, "server_id": n.server_id,
@@ -325,7 +331,7 @@ async fn direct(apns: &MockApns, fcm: &MockFcm, platform: &'static str, a: &Args
     );
     let token = format!("Bearer {}", fcm.issue_token());
     let body = r#"{"ack_id":"ackid0000000000000000000a","aps":{"alert":{"body":"alice: Hello 😄  how are you doing today?","title":"Town Square"},"badge":3,"category":"CAN_REPLY","content-available":1,"mutable-content":1,"sound":"default","thread-id":"chanid000000000000000000a"},"channel_id":"chanid000000000000000000a","channel_name":"Town Square","is_crt_enabled":false,"post_id":"postid000000000000000000a","sender_id":"userid000000000000000000a","sender_name":"alice","server_id":"srvid00000000000000000000a","signature":"SIG","sub_type":"","team_id":"","type":"message","version":"v2"}"#;
-    closed_loop(a.pushes, a.concurrency, a.seconds, move |i| {
+    closed_loop(a, move |i| {
         let req = if platform == "apple_rn" {
             client
                 .post(format!("{apns_url}/3/device/{i:064x}"))
@@ -456,4 +462,10 @@ async fn main() {
             report(&name, run, Some(cpu), Some(pg.status_kb("VmHWM:")), ceiling);
         }
     }
+    println!(
+        "TLS connections pushgate opened to the mock APNs: {} (the direct scenario's client: 1)",
+        apns.connections().saturating_sub(usize::from(
+            a.scenario == "all" || a.scenario.contains("direct") || a.scenario == "apns"
+        ))
+    );
 }

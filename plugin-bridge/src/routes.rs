@@ -54,9 +54,47 @@ pub fn router<B: Backend>(backend: Arc<B>, settings: Settings) -> Router {
         routes = routes.route("/metrics", get(metrics::<B>));
     }
     routes
-        .fallback(not_found)
+        .fallback(fallback)
         .layer(middleware::from_fn_with_state(app.clone(), throttle::<B>))
         .with_state(app)
+}
+
+/// gorilla/mux's answer to a path it has no route for: a redirect to the cleaned path when the
+/// path is not clean (`//`, `/./`, `/../`), else Go's `http.NotFound`.
+async fn fallback(uri: axum::http::Uri) -> Response {
+    let path = uri.path();
+    let clean = clean_path(path);
+    if clean != path {
+        let location = match uri.query() {
+            Some(q) => format!("{clean}?{q}"),
+            None => clean,
+        };
+        return (
+            StatusCode::MOVED_PERMANENTLY,
+            [(header::LOCATION, location)],
+        )
+            .into_response();
+    }
+    not_found().await
+}
+
+/// Go's `path.Clean`, keeping a trailing slash as gorilla/mux does.
+fn clean_path(path: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            p => parts.push(p),
+        }
+    }
+    let mut clean = format!("/{}", parts.join("/"));
+    if path.ends_with('/') && clean != "/" {
+        clean.push('/');
+    }
+    clean
 }
 
 /// Go's `http.NotFound`.
@@ -228,5 +266,25 @@ async fn metrics<B: Backend>(State(app): State<Arc<App<B>>>) -> Response {
         )
             .into_response(),
         None => not_found().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::clean_path;
+
+    #[test]
+    fn cleans_like_go() {
+        for (dirty, clean) in [
+            ("/", "/"),
+            ("//api/v1/send_push", "/api/v1/send_push"),
+            ("/api/./v1/ack", "/api/v1/ack"),
+            ("/api/x/../v1/ack", "/api/v1/ack"),
+            ("/..", "/"),
+            ("/api/v1/send_push/", "/api/v1/send_push/"),
+            ("/a//b/", "/a/b/"),
+        ] {
+            assert_eq!(clean_path(dirty), clean, "{dirty}");
+        }
     }
 }

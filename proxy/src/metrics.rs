@@ -32,6 +32,7 @@ pub struct Metrics {
     token_refreshes: IntCounterVec,
     grpc_requests: IntCounterVec,
     cert_expiry: IntGaugeVec,
+    connections: IntCounterVec,
 }
 
 const PTT: &[&str] = &["platform", "type", "transport"];
@@ -138,6 +139,11 @@ impl Metrics {
                 &["method", "code"],
             ),
             cert_expiry,
+            connections: counter(
+                "pushgate_upstream_connections_opened_total",
+                "Connections opened to APNs, FCM or the OAuth2 token endpoint, by target Type.",
+                &["target"],
+            ),
             registry,
         }
     }
@@ -226,6 +232,13 @@ impl Metrics {
         self.token_refreshes.with_label_values(&[kind])
     }
 
+    /// A connector layer for a target's HTTP client that counts the connections it opens.
+    pub fn connection_counter(&self, kind: &str) -> CountConnections {
+        CountConnections {
+            opened: self.connections.with_label_values(&[kind]),
+        }
+    }
+
     pub fn certificate_expires(&self, kind: &str, unix_seconds: i64) {
         self.cert_expiry
             .with_label_values(&[kind])
@@ -260,5 +273,61 @@ pub fn type_label(t: &str) -> &str {
     match t {
         "" | "message" | "clear" | "update_badge" | "session" | "test" => t,
         _ => "other",
+    }
+}
+
+/// Counts successful connects of the connector it wraps (reqwest's connector type is sealed,
+/// so this is generic over whatever it returns).
+#[derive(Clone)]
+pub struct CountConnections {
+    opened: IntCounter,
+}
+
+impl<S> tower::Layer<S> for CountConnections {
+    type Service = Counted<S>;
+
+    fn layer(&self, inner: S) -> Counted<S> {
+        Counted {
+            inner,
+            opened: self.opened.clone(),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Counted<S> {
+    inner: S,
+    opened: IntCounter,
+}
+
+impl<S, R> tower::Service<R> for Counted<S>
+where
+    S: tower::Service<R>,
+    S::Future: Send + 'static,
+    S::Response: Send + 'static,
+    S::Error: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future =
+        std::pin::Pin<Box<dyn std::future::Future<Output = Result<S::Response, S::Error>> + Send>>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: R) -> Self::Future {
+        let connecting = self.inner.call(req);
+        let opened = self.opened.clone();
+        Box::pin(async move {
+            let conn = connecting.await;
+            if conn.is_ok() {
+                opened.inc();
+            }
+            conn
+        })
     }
 }

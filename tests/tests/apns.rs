@@ -443,6 +443,12 @@ async fn a_thousand_concurrent_sends_share_few_connections() {
         "{} connections for 1,000 sends",
         mock.connections()
     );
+    let metrics = running.service.metrics().render();
+    let opened = format!(
+        "pushgate_upstream_connections_opened_total{{target=\"apple_rn\"}} {}",
+        mock.connections()
+    );
+    assert!(metrics.contains(&opened), "{opened} in\n{metrics}");
     running.shutdown().await;
 }
 

@@ -482,3 +482,52 @@ async fn apns_goes_through_an_https_proxy_from_the_environment() {
         "proxy credentials are not logged"
     );
 }
+
+#[tokio::test]
+async fn fcm_project_falls_back_to_google_cloud_project() {
+    let fcm = pushgate_tests::mock_fcm::MockFcm::start().await;
+    let dir = temp_dir("gcp");
+    let sa = pushgate_tests::mock_fcm::service_account_file(&dir, false);
+    let (http, grpc) = (free_port(), free_port());
+    let config = dir.join("pushgate.json");
+    std::fs::write(
+        &config,
+        serde_json::json!({
+            "ListenAddress": format!("127.0.0.1:{http}"),
+            "GrpcListenAddress": format!("127.0.0.1:{grpc}"),
+            "AndroidPushSettings": [{
+                "Type": "android_rn",
+                "ServiceFileLocation": sa,
+                "FcmEndpoint": fcm.endpoint(),
+                "FcmTokenUri": fcm.token_uri(),
+            }],
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let mut child = Process(
+        Command::new(binary("pushgate"))
+            .args(["--config", config.to_str().unwrap()])
+            .env("GOOGLE_CLOUD_PROJECT", "project-from-env")
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let base = format!("http://127.0.0.1:{http}");
+    wait_until_up(&format!("{base}/readyz")).await;
+    let answer = reqwest::Client::new()
+        .post(format!("{base}/api/v1/send_push"))
+        .body(r#"{"platform":"android_rn","server_id":"s","device_id":"tok","type":"message"}"#)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(answer, "{\"status\":\"OK\"}\n");
+    assert_eq!(
+        fcm.messages()[0].path,
+        "/v1/projects/project-from-env/messages:send"
+    );
+    assert!(terminate(&mut child).await.success());
+}

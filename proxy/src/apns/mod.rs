@@ -57,7 +57,8 @@ impl Client {
             .tcp_keepalive(Duration::from_secs(15))
             .http2_keep_alive_interval(Duration::from_secs(15))
             .http2_keep_alive_while_idle(true)
-            .pool_idle_timeout(None);
+            .pool_idle_timeout(None)
+            .connector_layer(metrics.connection_counter(&entry.kind));
         if !entry.ca_file.is_empty() {
             let pem = read(&entry.ca_file, "ApplePushCAFile")?;
             let ca = reqwest::Certificate::from_pem(&pem)

@@ -58,7 +58,8 @@ impl Client {
             .connect_timeout(Duration::from_secs(10))
             .tcp_keepalive(Duration::from_secs(15))
             .http2_keep_alive_interval(Duration::from_secs(15))
-            .pool_max_idle_per_host(1024);
+            .pool_max_idle_per_host(1024)
+            .connector_layer(metrics.connection_counter(&entry.kind));
         if !entry.fcm_ca_file.is_empty() {
             let pem = std::fs::read(&entry.fcm_ca_file)
                 .map_err(|e| format!("FcmCAFile {}: {e}", entry.fcm_ca_file))?;
