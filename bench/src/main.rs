@@ -2,7 +2,7 @@
 //!
 //!     cargo build --release --workspace
 //!     target/release/pushgate-bench [--scenario NAME|all] [--pushes N] [--concurrency C]
-//!                                   [--seconds S] [--rate PUSHES_PER_SEC]
+//!                                   [--seconds S] [--rate PUSHES_PER_SEC] [--upstream-delay-ms MS]
 //!
 //! Starts the mock APNs and mock FCM in this process, a release `pushgate` process configured
 //! to send to them, and drives it from this process over 127.0.0.1. Scenarios: grpc-unary,
@@ -31,6 +31,8 @@ struct Args {
     seconds: Option<u64>,
     /// Pushes per second to offer (paced), instead of as fast as the workers go.
     rate: Option<f64>,
+    /// How long the mock providers take to answer, to hold many pushes in flight.
+    upstream_delay: Duration,
 }
 
 fn args() -> Args {
@@ -40,6 +42,7 @@ fn args() -> Args {
         concurrency: 64,
         seconds: None,
         rate: None,
+        upstream_delay: Duration::ZERO,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -50,6 +53,10 @@ fn args() -> Args {
             "--concurrency" => a.concurrency = value.parse().expect("--concurrency C"),
             "--seconds" => a.seconds = Some(value.parse().expect("--seconds S")),
             "--rate" => a.rate = Some(value.parse().expect("--rate R")),
+            "--upstream-delay-ms" => {
+                a.upstream_delay =
+                    Duration::from_millis(value.parse().expect("--upstream-delay-ms MS"))
+            }
             _ => panic!("unknown flag {flag}"),
         }
     }
@@ -106,8 +113,16 @@ impl Pushgate {
         std::fs::write(&path, config.to_string()).unwrap();
         let child = Command::new(exe)
             .args(["--config", path.to_str().unwrap()])
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
+            // PUSHGATE_BENCH_LOG=debug shows pushgate's own logs on this terminal.
+            .env(
+                "RUST_LOG",
+                std::env::var("PUSHGATE_BENCH_LOG").unwrap_or("warn".into()),
+            )
+            .stdout(if std::env::var_os("PUSHGATE_BENCH_LOG").is_some() {
+                Stdio::inherit()
+            } else {
+                Stdio::null()
+            })
             .spawn()
             .unwrap();
         let pg = Pushgate { child, http, grpc };
@@ -236,7 +251,13 @@ async fn grpc_unary(pg: &Pushgate, platform: &'static str, a: &Args) -> Run {
                 notification: Some(notification(platform, i)),
                 request_id: String::new(),
             };
-            matches!(client.send_push(req).await, Ok(r) if r.get_ref().status() == Status::Ok)
+            match client.send_push(req).await {
+                Ok(r) if r.get_ref().status() == Status::Ok => true,
+                other => {
+                    first_error(&format!("{other:?}"));
+                    false
+                }
+            }
         }
     })
     .await
@@ -350,6 +371,14 @@ async fn direct(apns: &MockApns, fcm: &MockFcm, platform: &'static str, a: &Args
     .await
 }
 
+/// Prints the first failure of a run, so that an error count comes with a reason.
+fn first_error(what: &str) {
+    static SHOWN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if !SHOWN.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        eprintln!("first error: {}", &what[..what.len().min(400)]);
+    }
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
@@ -397,6 +426,11 @@ async fn main() {
     let fcm = MockFcm::start().await;
     let key = apple_key();
     apns.stop_recording();
+    if !a.upstream_delay.is_zero() {
+        let delay = a.upstream_delay;
+        apns.reply_with(move |_, _| pushgate_tests::mock_apns::Reply::ok().after(delay));
+        fcm.reply_with(move |_, _| pushgate_tests::mock_fcm::Reply::ok().after(delay));
+    }
     let pg = Pushgate::start(&apns, &fcm, &key);
     if let Some(secs) = a.seconds {
         // A soak run: pushgate's RSS every 30 s shows whether it grows.

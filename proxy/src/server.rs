@@ -3,13 +3,13 @@
 
 use std::{future::IntoFuture, net::SocketAddr, sync::Arc, time::Duration};
 
+use axum::serve::ListenerExt;
 use pushgate::v1::{
     push_proxy_server::PushProxyServer, PushAck, PushNotification, SendAckResponse,
     SendPushResponse, Status,
 };
 use pushgate_bridge::{Backend, Readiness, Settings, ThrottleSettings};
 use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
-use tokio_stream::wrappers::TcpListenerStream;
 
 use crate::{
     auth,
@@ -21,6 +21,9 @@ use crate::{
     targets::Targets,
     tls::{self, TlsIncoming},
 };
+
+/// Concurrent gRPC calls per connection (StreamPush counts once).
+pub const MAX_STREAMS_PER_CONNECTION: u32 = 1024;
 
 /// A started pushgate: where it listens, and how to stop it.
 pub struct Running {
@@ -119,6 +122,9 @@ pub async fn start(config: &Config) -> Result<Running, String> {
         .map_err(|e| format!("reflection: {e}"))?;
     let grpc = tonic::transport::Server::builder()
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        // Callers queue beyond this many calls per connection; without a limit, thousands of
+        // unread small request frames trip h2's flood protection and the connection is lost.
+        .max_concurrent_streams(Some(MAX_STREAMS_PER_CONNECTION))
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
@@ -128,7 +134,9 @@ pub async fn start(config: &Config) -> Result<Running, String> {
         ));
     let grpc_task = match tls::acceptor(config, &[b"h2"])? {
         None => {
-            let incoming = TcpListenerStream::new(grpc_listener);
+            // No Nagle: a small answer must not wait for the caller's delayed ACK.
+            let incoming =
+                tonic::transport::server::TcpIncoming::from(grpc_listener).with_nodelay(Some(true));
             tokio::spawn(report(
                 "gRPC",
                 grpc.serve_with_incoming_shutdown(incoming, stopped(stop.clone())),
@@ -145,12 +153,17 @@ pub async fn start(config: &Config) -> Result<Running, String> {
 
     let app = pushgate_bridge::router(Arc::new(service.clone()), bridge_settings(config));
     let http_task = match tls::acceptor(config, &[b"h2", b"http/1.1"])? {
-        None => tokio::spawn(report(
-            "HTTP",
-            axum::serve(http_listener, app)
-                .with_graceful_shutdown(stopped(stop))
-                .into_future(),
-        )),
+        None => {
+            let listener = http_listener.tap_io(|tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
+            tokio::spawn(report(
+                "HTTP",
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(stopped(stop))
+                    .into_future(),
+            ))
+        }
         Some(acceptor) => {
             let listener = TlsIncoming::new(http_listener, acceptor).map_err(|e| e.to_string())?;
             tokio::spawn(report(

@@ -92,6 +92,7 @@ impl TlsIncoming {
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 };
+                let _ = tcp.set_nodelay(true);
                 let (acceptor, tx) = (acceptor.clone(), tx.clone());
                 tokio::spawn(async move {
                     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
