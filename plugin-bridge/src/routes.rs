@@ -189,19 +189,29 @@ async fn read_body(body: Body) -> Result<bytes::Bytes, String> {
         .map_err(|_| "http: request body too large".to_string())
 }
 
-async fn send_push<B: Backend>(State(app): State<Arc<App<B>>>, body: Body) -> Response {
+/// Reads and decodes a body; a failure is MPNS's FAIL `Failed to read <what> body: …`.
+async fn decode_body<B: Backend, T>(
+    app: &App<B>,
+    body: Body,
+    what: &str,
+    decode: fn(&[u8]) -> Result<T, String>,
+) -> Result<T, Response> {
     let decoded = match read_body(body).await {
-        Ok(bytes) => decode::push_notification(&bytes),
+        Ok(bytes) => decode(&bytes),
         Err(e) => Err(e),
     };
-    let n = match decoded {
+    decoded.map_err(|e| {
+        let text = format!("Failed to read {what} body: {e}");
+        tracing::error!("{text}");
+        app.backend.bad_request();
+        answer(Status::Fail, &text)
+    })
+}
+
+async fn send_push<B: Backend>(State(app): State<Arc<App<B>>>, body: Body) -> Response {
+    let n = match decode_body(&app, body, "message", decode::push_notification).await {
         Ok(n) => n,
-        Err(e) => {
-            let text = format!("Failed to read message body: {e}");
-            tracing::error!("{text}");
-            app.backend.bad_request();
-            return answer(Status::Fail, &text);
-        }
+        Err(fail) => return fail,
     };
     match app.backend.send_push(n).await {
         Ok(r) => answer(r.status(), &r.error),
@@ -210,18 +220,9 @@ async fn send_push<B: Backend>(State(app): State<Arc<App<B>>>, body: Body) -> Re
 }
 
 async fn ack<B: Backend>(State(app): State<Arc<App<B>>>, body: Body) -> Response {
-    let decoded = match read_body(body).await {
-        Ok(bytes) => decode::push_ack(&bytes),
-        Err(e) => Err(e),
-    };
-    let a = match decoded {
+    let a = match decode_body(&app, body, "ack", decode::push_ack).await {
         Ok(a) => a,
-        Err(e) => {
-            let text = format!("Failed to read ack body: {e}");
-            tracing::error!("{text}");
-            app.backend.bad_request();
-            return answer(Status::Fail, &text);
-        }
+        Err(fail) => return fail,
     };
     match app.backend.send_ack(a).await {
         Ok(r) => answer(r.status(), &r.error),

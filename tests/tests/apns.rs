@@ -299,60 +299,46 @@ async fn unreachable_apns_fails_with_transport_error_after_three_attempts() {
     running.shutdown().await;
 }
 
-#[tokio::test]
-async fn no_answer_within_retry_timeout_is_a_transport_error() {
+/// One push to an APNs that never answers: (answer, attempts seen, time taken).
+async fn send_to_silent_apns(
+    retry_timeout: Duration,
+    send_timeout: Duration,
+) -> (SendPushResponse, usize, Duration) {
     let mock = MockApns::start().await;
     mock.reply_with(|_, _| Reply::ok().after(Duration::from_secs(30)));
     let key = apple_key();
     let mut config = apple_config(&mock, &key);
-    config.retry_timeout = Duration::from_secs(1);
-    config.send_timeout = Duration::from_secs(20);
+    config.retry_timeout = retry_timeout;
+    config.send_timeout = send_timeout;
     let running = start(&config).await;
     let mut client = grpc_client(&running).await;
     let started = Instant::now();
-    let answer = send(
-        &mut client,
-        from_json(r#"{"platform":"apple_rn","server_id":"s","device_id":"tok"}"#),
-    )
-    .await;
+    let push = from_json(r#"{"platform":"apple_rn","server_id":"s","device_id":"tok"}"#);
+    let answer = send(&mut client, push).await;
+    let took = started.elapsed();
+    running.shutdown().await;
+    (answer, mock.requests().len(), took)
+}
+
+#[tokio::test]
+async fn no_answer_within_retry_timeout_is_a_transport_error() {
+    let (answer, attempts, took) =
+        send_to_silent_apns(Duration::from_secs(1), Duration::from_secs(20)).await;
     assert_eq!(answer.status(), Status::Fail);
     assert_eq!(answer.error, "unknown transport error");
-    assert_eq!(
-        mock.requests().len(),
-        3,
-        "three attempts, each cut at RetryTimeoutSec"
-    );
-    let took = started.elapsed();
+    assert_eq!(attempts, 3, "three attempts, each cut at RetryTimeoutSec");
     assert!(
         took >= Duration::from_secs(6) && took < Duration::from_secs(15),
         "{took:?}"
     );
-    running.shutdown().await;
 }
 
 #[tokio::test]
 async fn send_budget_bounds_the_whole_send() {
-    let mock = MockApns::start().await;
-    mock.reply_with(|_, _| Reply::ok().after(Duration::from_secs(30)));
-    let key = apple_key();
-    let mut config = apple_config(&mock, &key);
-    config.send_timeout = Duration::from_secs(2);
-    config.retry_timeout = Duration::from_secs(2);
-    let running = start(&config).await;
-    let mut client = grpc_client(&running).await;
-    let started = Instant::now();
-    let answer = send(
-        &mut client,
-        from_json(r#"{"platform":"apple_rn","server_id":"s","device_id":"tok"}"#),
-    )
-    .await;
+    let (answer, _, took) =
+        send_to_silent_apns(Duration::from_secs(2), Duration::from_secs(2)).await;
     assert_eq!(answer.status(), Status::Fail);
-    assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "{:?}",
-        started.elapsed()
-    );
-    running.shutdown().await;
+    assert!(took < Duration::from_secs(5), "{took:?}");
 }
 
 #[tokio::test]

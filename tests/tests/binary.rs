@@ -36,6 +36,22 @@ async fn wait_until_up(url: &str) {
     panic!("{url} did not come up");
 }
 
+/// `pushgate --config FILE` with stdout dropped; adjust it (env, stdout), then `start_process`.
+fn pushgate(config: &std::path::Path) -> Command {
+    let mut cmd = Command::new(binary("pushgate"));
+    cmd.args(["--config", config.to_str().unwrap()])
+        .stdout(Stdio::null());
+    cmd
+}
+
+/// Spawns the command and waits until its HTTP port is ready: the process and its base URL.
+async fn start_process(cmd: &mut Command, http: u16) -> (Process, String) {
+    let process = Process(cmd.spawn().unwrap());
+    let base = format!("http://127.0.0.1:{http}");
+    wait_until_up(&format!("{base}/readyz")).await;
+    (process, base)
+}
+
 /// Kills the process if a test fails before it is stopped, so no server outlives its test.
 struct Process(Child);
 
@@ -77,15 +93,7 @@ async fn serves_both_apis_logs_redacted_and_exits_0_on_sigterm() {
     let dir = temp_dir("serve");
     let (http, grpc) = (free_port(), free_port());
     let config = write_config(&dir, http, grpc);
-    let mut child = Process(
-        Command::new(binary("pushgate"))
-            .args(["--config", config.to_str().unwrap()])
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let base = format!("http://127.0.0.1:{http}");
-    wait_until_up(&format!("{base}/readyz")).await;
+    let (mut child, base) = start_process(pushgate(&config).stdout(Stdio::piped()), http).await;
 
     let token = "a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90";
     let body = format!(
@@ -292,15 +300,7 @@ async fn sighup_reloads_a_good_config_and_keeps_the_old_one_on_a_bad_one() {
         apple_json(&mock, &key, http, grpc, "com.example.first"),
     )
     .unwrap();
-    let mut child = Process(
-        Command::new(binary("pushgate"))
-            .args(["--config", config.to_str().unwrap()])
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let base = format!("http://127.0.0.1:{http}");
-    wait_until_up(&format!("{base}/readyz")).await;
+    let (mut child, base) = start_process(pushgate(&config).stdout(Stdio::piped()), http).await;
     let client = reqwest::Client::new();
     let push = || async {
         client
@@ -379,15 +379,7 @@ async fn json_file_logs_carry_mpns_messages_and_no_secrets() {
         .replace("\"LogFormat\": \"plain\"", "\"LogFormat\": \"json\"");
     let path = dir.join("pushgate.json");
     std::fs::write(&path, config).unwrap();
-    let mut child = Process(
-        Command::new(binary("pushgate"))
-            .args(["--config", path.to_str().unwrap()])
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let base = format!("http://127.0.0.1:{http}");
-    wait_until_up(&format!("{base}/readyz")).await;
+    let (mut child, base) = start_process(pushgate(&path).stdout(Stdio::piped()), http).await;
     let client = reqwest::Client::new();
     let token = "fcmtoken:APA91bSECRETSECRETSECRET";
     for body in [
@@ -441,21 +433,18 @@ async fn apns_goes_through_an_https_proxy_from_the_environment() {
     let (http, grpc) = (free_port(), free_port());
     let config = dir.join("pushgate.json");
     std::fs::write(&config, apple_json(&mock, &key, http, grpc, "com.example")).unwrap();
-    let mut child = Process(
-        Command::new(binary("pushgate"))
-            .args(["--config", config.to_str().unwrap()])
+    let (mut child, base) = start_process(
+        pushgate(&config)
             .env(
                 "HTTPS_PROXY",
                 format!("http://user:pa55word@{}", proxy.addr),
             )
             .env_remove("NO_PROXY")
             .env_remove("no_proxy")
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let base = format!("http://127.0.0.1:{http}");
-    wait_until_up(&format!("{base}/readyz")).await;
+            .stdout(Stdio::piped()),
+        http,
+    )
+    .await;
     let answer = reqwest::Client::builder()
         .no_proxy()
         .build()
@@ -505,16 +494,11 @@ async fn fcm_project_falls_back_to_google_cloud_project() {
         .to_string(),
     )
     .unwrap();
-    let mut child = Process(
-        Command::new(binary("pushgate"))
-            .args(["--config", config.to_str().unwrap()])
-            .env("GOOGLE_CLOUD_PROJECT", "project-from-env")
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let base = format!("http://127.0.0.1:{http}");
-    wait_until_up(&format!("{base}/readyz")).await;
+    let (mut child, base) = start_process(
+        pushgate(&config).env("GOOGLE_CLOUD_PROJECT", "project-from-env"),
+        http,
+    )
+    .await;
     let answer = reqwest::Client::new()
         .post(format!("{base}/api/v1/send_push"))
         .body(r#"{"platform":"android_rn","server_id":"s","device_id":"tok","type":"message"}"#)
