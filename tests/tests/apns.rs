@@ -593,3 +593,57 @@ async fn certificate_auth_with_a_p12_bundle_and_its_password() {
         .starts_with("Did not send message because of missing platform property"));
     running.shutdown().await;
 }
+
+#[tokio::test]
+async fn certificate_auth_with_a_password_encrypted_pem() {
+    let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/");
+    let plain_key = std::fs::read_to_string(format!("{fixtures}apns-client-key.pem")).unwrap();
+    let encrypted_key =
+        std::fs::read_to_string(format!("{fixtures}apns-client-key.aes256.pem")).unwrap();
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).unwrap();
+    let client_key = rcgen::KeyPair::from_pem(&plain_key).unwrap();
+    let client_cert = rcgen::CertificateParams::new(vec!["pushgate-encrypted".to_string()])
+        .unwrap()
+        .signed_by(&client_key, &ca)
+        .unwrap();
+    // As operators keep it: the certificate and the OpenSSL-encrypted key in one file.
+    let pem = temp_dir("encrypted").join("apns.pem");
+    std::fs::write(&pem, format!("{}{encrypted_key}", client_cert.pem())).unwrap();
+
+    let mock = MockApns::start_requiring_client_cert(&ca.pem()).await;
+    let key = apple_key();
+    let with_password = |password: &str| {
+        let mut config = apple_config(&mock, &key);
+        for entry in &mut config.apple {
+            entry.auth_key_file.clear();
+            entry.cert_private = pem.to_string_lossy().into();
+            entry.cert_password = password.into();
+        }
+        config
+    };
+    let push = || {
+        from_json(r#"{"platform":"apple_rn","server_id":"s","device_id":"tok","type":"message"}"#)
+    };
+    let running = start(&with_password("fixture-pass")).await;
+    let mut client = grpc_client(&running).await;
+    assert_eq!(send(&mut client, push()).await.status(), Status::Ok);
+    assert_eq!(mock.requests().len(), 1);
+    running.shutdown().await;
+
+    let running = start(&with_password("wrong")).await;
+    let mut client = grpc_client(&running).await;
+    let err = client
+        .send_push(SendPushRequest {
+            notification: Some(push()),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert!(err
+        .message()
+        .starts_with("Did not send message because of missing platform property"));
+    running.shutdown().await;
+}

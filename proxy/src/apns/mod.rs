@@ -2,6 +2,7 @@
 //! because `a2` cannot be pointed at another endpoint or CA and lacks `thread-id`.
 
 mod auth;
+mod legacy_pem;
 pub mod payload;
 
 use std::{
@@ -247,18 +248,19 @@ impl Client {
     }
 }
 
-/// The TLS client certificate of certificate auth: a PEM with the certificate chain and an
-/// unencrypted key, or a PKCS#12 (.p12) bundle opened with `ApplePushCertPassword`.
+/// The TLS client certificate of certificate auth: a PEM with the certificate chain and a key
+/// (legacy-encrypted with `ApplePushCertPassword` or not), or a PKCS#12 (.p12) bundle opened
+/// with `ApplePushCertPassword`.
 /// Also returns when the leaf certificate expires, for the expiry metric.
 fn client_identity(path: &str, password: &str) -> Result<(reqwest::Identity, Option<i64>), String> {
     let bytes = read(path, "ApplePushCertPrivate")?;
     let pem = if bytes.trim_ascii_start().starts_with(b"-----BEGIN") {
-        if String::from_utf8_lossy(&bytes).contains("ENCRYPTED") {
-            return Err(format!(
-                "ApplePushCertPrivate {path}: encrypted PEM keys are not supported; convert it to a .p12 or decrypt the key"
-            ));
+        if String::from_utf8_lossy(&bytes).contains("Proc-Type: 4,ENCRYPTED") {
+            legacy_pem::decrypt(&bytes, password)
+                .map_err(|e| format!("ApplePushCertPrivate {path}: {e}"))?
+        } else {
+            bytes
         }
-        bytes
     } else {
         pkcs12_to_pem(&bytes, password)
             .map_err(|e| format!("ApplePushCertPrivate {path}: not a PEM file, and not a PKCS#12 bundle this password opens: {e}"))?
