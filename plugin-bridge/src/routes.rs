@@ -55,6 +55,7 @@ pub fn router<B: Backend>(backend: Arc<B>, settings: Settings) -> Router {
     }
     routes
         .fallback(fallback)
+        .layer(middleware::from_fn(no_head))
         .layer(middleware::from_fn_with_state(app.clone(), throttle::<B>))
         .with_state(app)
 }
@@ -95,6 +96,15 @@ fn clean_path(path: &str) -> String {
         clean.push('/');
     }
     clean
+}
+
+/// MPNS's routes are GET-only (gorilla/mux `Methods("GET")`), so HEAD is 405 there; axum would
+/// answer HEAD from the GET handler.
+async fn no_head(req: Request, next: Next) -> Response {
+    if req.method() == axum::http::Method::HEAD {
+        return StatusCode::METHOD_NOT_ALLOWED.into_response();
+    }
+    next.run(req).await
 }
 
 /// Go's `http.NotFound`.

@@ -112,6 +112,8 @@ async fn other_endpoints_answer_like_mpns() {
     assert_eq!(v["version"], pushgate_proxy::VERSION);
     assert!(v["hash"].is_string());
 
+    let head = client.head(http_url(&running, "/")).send().await.unwrap();
+    assert_eq!(head.status(), 405, "HEAD / as in MPNS");
     let wrong_method = client
         .get(http_url(&running, "/api/v1/send_push"))
         .send()

@@ -209,8 +209,12 @@ impl Client {
             .ok()
             .and_then(|v| v["reason"].as_str().map(String::from))
             .unwrap_or_default();
-        tracing::error!(ApnsID = %apns_id, reason = %reason, code = status.as_u16(), "Failed to send apple push with res");
         let outcome = self.classify(&reason);
+        if outcome.status == pushgate::v1::Status::Remove {
+            tracing::info!(ApnsID = %apns_id, reason = %reason, code = status.as_u16(), "Failed to send apple push sending remove code res");
+        } else {
+            tracing::error!(ApnsID = %apns_id, reason = %reason, code = status.as_u16(), "Failed to send apple push with res");
+        }
         if reason == "ExpiredProviderToken" {
             Step::ExpiredToken(outcome)
         } else if status.is_server_error() {

@@ -161,7 +161,11 @@ impl Client {
         let wait = retry_after(response.headers());
         let body = response.bytes().await.unwrap_or_default();
         let outcome = self.classify(status, &body);
-        tracing::error!(code = status.as_u16(), error_code = %outcome.reason, "Failed to send FCM push");
+        if outcome.status == pushgate::v1::Status::Remove {
+            tracing::info!(reason = %outcome.reason, "Android response failure sending remove code");
+        } else {
+            tracing::error!(code = status.as_u16(), errorCode = %outcome.reason, error = %outcome.error, "Failed to send FCM push");
+        }
         if status == StatusCode::UNAUTHORIZED {
             Step::Unauthorized(outcome.upstream(false), bearer)
         } else if matches!(status.as_u16(), 429 | 500 | 503) {
