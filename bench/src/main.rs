@@ -111,7 +111,12 @@ impl Pushgate {
         });
         let path = dir.join("bench.json");
         std::fs::write(&path, config.to_string()).unwrap();
-        let child = Command::new(exe)
+        let mut cmd = Command::new(exe);
+        // PUSHGATE_THREADS=N runs pushgate on N runtime threads (tokio's TOKIO_WORKER_THREADS).
+        if let Ok(n) = std::env::var("PUSHGATE_THREADS") {
+            cmd.env("TOKIO_WORKER_THREADS", n);
+        }
+        let child = cmd
             .args(["--config", path.to_str().unwrap()])
             // PUSHGATE_BENCH_LOG=debug shows pushgate's own logs on this terminal.
             .env(

@@ -40,9 +40,20 @@ impl Health {
 
     /// Records a target's state; only a change is announced to `Watch` streams.
     pub async fn set_target(&self, kind: &str, serving: bool) {
+        // Called after every send: compare before allocating a key.
         let changed = {
             let mut targets = self.targets.lock().unwrap_or_else(|e| e.into_inner());
-            targets.insert(kind.to_string(), serving) != Some(serving)
+            match targets.get_mut(kind) {
+                Some(current) if *current == serving => false,
+                Some(current) => {
+                    *current = serving;
+                    true
+                }
+                None => {
+                    targets.insert(kind.to_string(), serving);
+                    true
+                }
+            }
         };
         if changed {
             let status = if serving {
