@@ -28,16 +28,17 @@ pub const MAX_STREAMS_PER_CONNECTION: u32 = 1024;
 /// A started pushgate: where it listens, and how to stop it.
 pub struct Running {
     pub grpc_addr: SocketAddr,
-    drain: Duration,
     pub http_addr: SocketAddr,
+    drain: Duration,
     pub service: PushService,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
 
 impl Running {
-    /// Applies a re-read config: new targets and credentials for new sends, in-flight sends
-    /// finish on the old ones. Listen addresses, TLS and the auth token need a restart.
+    /// Applies a re-read config: targets, credentials, timeouts and RemoveOnMismatch for new
+    /// sends; in-flight sends finish on the old ones. Listen addresses, TLS, the auth token,
+    /// throttling and EnableMetrics need a restart.
     pub async fn reload(&self, config: &Config) {
         let live = live(config, self.service.metrics(), self.service.health()).await;
         let (ok, failed) = (live.targets.iter().count(), live.targets.failed.len());
