@@ -82,3 +82,28 @@ pub fn verify_bearer(header: &str, key: &AppleKey) -> serde_json::Value {
     assert!(iat <= now && now - iat < 120, "iat {iat} is fresh");
     data.claims
 }
+
+/// A CA for APNs client certificates (what Apple's CA is to a real one), and the mock that
+/// trusts it is started with its PEM.
+pub fn client_ca() -> rcgen::CertifiedIssuer<'static, rcgen::KeyPair> {
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    rcgen::CertifiedIssuer::self_signed(params, rcgen::KeyPair::generate().unwrap()).unwrap()
+}
+
+/// `apple_config` switched to certificate auth: every Apple entry uses the certificate file at
+/// `path` (PEM or .p12) with `password`.
+pub fn cert_auth_config(
+    mock: &MockApns,
+    key: &AppleKey,
+    path: &std::path::Path,
+    password: &str,
+) -> Config {
+    let mut config = apple_config(mock, key);
+    for entry in &mut config.apple {
+        entry.auth_key_file.clear();
+        entry.cert_private = path.to_string_lossy().into();
+        entry.cert_password = password.into();
+    }
+    config
+}

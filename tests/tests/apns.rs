@@ -9,7 +9,7 @@ use pushgate::v1::{
     push_proxy_client::PushProxyClient, PushNotification, SendPushRequest, SendPushResponse, Status,
 };
 use pushgate_tests::{
-    apple::{apple_config, apple_key, temp_dir, verify_bearer},
+    apple::{apple_config, apple_key, cert_auth_config, client_ca, temp_dir, verify_bearer},
     examples::apple_examples,
     grpc_client,
     mock_apns::{MockApns, Reply},
@@ -441,10 +441,7 @@ async fn a_thousand_concurrent_sends_share_few_connections() {
 #[tokio::test]
 async fn certificate_auth_with_a_pem_presents_the_client_certificate() {
     // A CA, and a client certificate it signs: what Apple issues, made here.
-    let ca_key = rcgen::KeyPair::generate().unwrap();
-    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).unwrap();
+    let ca = client_ca();
     let client_key = rcgen::KeyPair::generate().unwrap();
     let mut client_params =
         rcgen::CertificateParams::new(vec!["pushgate-test".to_string()]).unwrap();
@@ -454,18 +451,13 @@ async fn certificate_auth_with_a_pem_presents_the_client_certificate() {
 
     let mock = MockApns::start_requiring_client_cert(&ca.pem()).await;
     let key = apple_key();
-    let mut config = apple_config(&mock, &key);
     let pem = temp_dir("cert").join("apns.pem");
     std::fs::write(
         &pem,
         format!("{}{}", client_cert.pem(), client_key.serialize_pem()),
     )
     .unwrap();
-    for entry in &mut config.apple {
-        entry.auth_key_file.clear();
-        entry.cert_private = pem.to_string_lossy().into();
-    }
-    let running = start(&config).await;
+    let running = start(&cert_auth_config(&mock, &key, &pem, "")).await;
     let mut client = grpc_client(&running).await;
     let answer = send(
         &mut client,
@@ -537,10 +529,7 @@ async fn bad_credentials_skip_the_target_and_keep_the_process() {
 #[tokio::test]
 async fn certificate_auth_with_a_p12_bundle_and_its_password() {
     use p12_keystore::{Certificate, KeyStore, KeyStoreEntry, PrivateKey, PrivateKeyChain};
-    let ca_key = rcgen::KeyPair::generate().unwrap();
-    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).unwrap();
+    let ca = client_ca();
     let client_key = rcgen::KeyPair::generate().unwrap();
     let client_cert = rcgen::CertificateParams::new(vec!["pushgate-p12".to_string()])
         .unwrap()
@@ -560,15 +549,7 @@ async fn certificate_auth_with_a_p12_bundle_and_its_password() {
 
     let mock = MockApns::start_requiring_client_cert(&ca.pem()).await;
     let key = apple_key();
-    let with_password = |password: &str| {
-        let mut config = apple_config(&mock, &key);
-        for entry in &mut config.apple {
-            entry.auth_key_file.clear();
-            entry.cert_private = p12.to_string_lossy().into();
-            entry.cert_password = password.into();
-        }
-        config
-    };
+    let with_password = |password: &str| cert_auth_config(&mock, &key, &p12, password);
     let running = start(&with_password("p12-pass")).await;
     let mut client = grpc_client(&running).await;
     let push = || {
@@ -600,10 +581,7 @@ async fn certificate_auth_with_a_password_encrypted_pem() {
     let plain_key = std::fs::read_to_string(format!("{fixtures}apns-client-key.pem")).unwrap();
     let encrypted_key =
         std::fs::read_to_string(format!("{fixtures}apns-client-key.aes256.pem")).unwrap();
-    let ca_key = rcgen::KeyPair::generate().unwrap();
-    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).unwrap();
+    let ca = client_ca();
     let client_key = rcgen::KeyPair::from_pem(&plain_key).unwrap();
     let client_cert = rcgen::CertificateParams::new(vec!["pushgate-encrypted".to_string()])
         .unwrap()
@@ -615,15 +593,7 @@ async fn certificate_auth_with_a_password_encrypted_pem() {
 
     let mock = MockApns::start_requiring_client_cert(&ca.pem()).await;
     let key = apple_key();
-    let with_password = |password: &str| {
-        let mut config = apple_config(&mock, &key);
-        for entry in &mut config.apple {
-            entry.auth_key_file.clear();
-            entry.cert_private = pem.to_string_lossy().into();
-            entry.cert_password = password.into();
-        }
-        config
-    };
+    let with_password = |password: &str| cert_auth_config(&mock, &key, &pem, password);
     let push = || {
         from_json(r#"{"platform":"apple_rn","server_id":"s","device_id":"tok","type":"message"}"#)
     };

@@ -52,6 +52,22 @@ async fn start_process(cmd: &mut Command, http: u16) -> (Process, String) {
     (process, base)
 }
 
+/// POSTs `body` to the process's `/api/v1/send_push` (never through a proxy): the answer text.
+async fn send_push(base: &str, body: impl Into<reqwest::Body>) -> String {
+    reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .post(format!("{base}/api/v1/send_push"))
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
 /// Kills the process if a test fails before it is stopped, so no server outlives its test.
 struct Process(Child);
 
@@ -99,13 +115,7 @@ async fn serves_both_apis_logs_redacted_and_exits_0_on_sigterm() {
     let body = format!(
         r#"{{"platform":"apple_rn-v2","server_id":"srv","device_id":"{token}","message":"very private words","channel_name":"Secret Room","type":"message","version":"v2","signature":"SIGNATURE-XYZ"}}"#
     );
-    let r = reqwest::Client::new()
-        .post(format!("{base}/api/v1/send_push"))
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.text().await.unwrap(), "{\"status\":\"OK\"}\n");
+    assert_eq!(send_push(&base, body).await, "{\"status\":\"OK\"}\n");
 
     let mut client = pushgate::v1::push_proxy_client::PushProxyClient::connect(format!(
         "http://127.0.0.1:{grpc}"
@@ -301,17 +311,11 @@ async fn sighup_reloads_a_good_config_and_keeps_the_old_one_on_a_bad_one() {
     )
     .unwrap();
     let (mut child, base) = start_process(pushgate(&config).stdout(Stdio::piped()), http).await;
-    let client = reqwest::Client::new();
-    let push = || async {
-        client
-            .post(format!("{base}/api/v1/send_push"))
-            .body(r#"{"platform":"apple_rn","server_id":"s","device_id":"tok","type":"message"}"#)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
+    let push = || {
+        send_push(
+            &base,
+            r#"{"platform":"apple_rn","server_id":"s","device_id":"tok","type":"message"}"#,
+        )
     };
     let hup = |p: &Process| {
         Command::new("kill")
@@ -445,18 +449,11 @@ async fn apns_goes_through_an_https_proxy_from_the_environment() {
         http,
     )
     .await;
-    let answer = reqwest::Client::builder()
-        .no_proxy()
-        .build()
-        .unwrap()
-        .post(format!("{base}/api/v1/send_push"))
-        .body(r#"{"platform":"apple_rn","server_id":"s","device_id":"tok","type":"message"}"#)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let answer = send_push(
+        &base,
+        r#"{"platform":"apple_rn","server_id":"s","device_id":"tok","type":"message"}"#,
+    )
+    .await;
     assert_eq!(answer, "{\"status\":\"OK\"}\n");
     assert_eq!(mock.requests().len(), 1);
     assert!(
@@ -499,15 +496,11 @@ async fn fcm_project_falls_back_to_google_cloud_project() {
         http,
     )
     .await;
-    let answer = reqwest::Client::new()
-        .post(format!("{base}/api/v1/send_push"))
-        .body(r#"{"platform":"android_rn","server_id":"s","device_id":"tok","type":"message"}"#)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let answer = send_push(
+        &base,
+        r#"{"platform":"android_rn","server_id":"s","device_id":"tok","type":"message"}"#,
+    )
+    .await;
     assert_eq!(answer, "{\"status\":\"OK\"}\n");
     assert_eq!(
         fcm.messages()[0].path,
