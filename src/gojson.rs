@@ -19,24 +19,77 @@ pub struct GoObject {
 pub fn decode_object(body: &[u8], go_type: &'static str) -> Result<GoObject, String> {
     let text = String::from_utf8_lossy(body);
     let first = serde_json::Deserializer::from_str(&text)
-        .into_iter::<Value>()
+        .into_iter::<TopLevel>()
         .next();
-    let value = match first {
-        None => return Err("EOF".to_string()),
-        Some(Ok(value)) => value,
-        Some(Err(e)) => return Err(syntax_error(&text, &e)),
-    };
     let type_name = go_type.rsplit('.').next().unwrap_or(go_type);
-    match value {
-        Value::Object(map) => Ok(GoObject::from_map(map, type_name)),
-        Value::Null => Ok(GoObject {
+    match first {
+        None => Err("EOF".to_string()),
+        Some(Err(e)) => Err(syntax_error(&text, &e)),
+        Some(Ok(TopLevel::Object(entries))) => Ok(GoObject::from_entries(entries, type_name)),
+        Some(Ok(TopLevel::Null)) => Ok(GoObject {
             fields: Map::new(),
             type_name,
         }),
-        other => Err(format!(
-            "json: cannot unmarshal {} into Go value of type {go_type}",
-            json_kind(&other)
+        Some(Ok(TopLevel::Other(kind))) => Err(format!(
+            "json: cannot unmarshal {kind} into Go value of type {go_type}"
         )),
+    }
+}
+
+/// The first JSON value of a body, keeping an object's keys in document order: Go applies
+/// duplicate keys (`badge`, then `BADGE`) in that order, and `serde_json::Map` sorts them.
+enum TopLevel {
+    Object(Vec<(String, Value)>),
+    Null,
+    /// Not an object: the JSON kind, for the error text.
+    Other(&'static str),
+}
+
+impl<'de> serde::Deserialize<'de> for TopLevel {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = TopLevel;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<TopLevel, A::Error> {
+                let mut entries = Vec::new();
+                while let Some(entry) = map.next_entry::<String, Value>()? {
+                    entries.push(entry);
+                }
+                Ok(TopLevel::Object(entries))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<TopLevel, A::Error> {
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(TopLevel::Other("array"))
+            }
+            fn visit_unit<E>(self) -> Result<TopLevel, E> {
+                Ok(TopLevel::Null)
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<TopLevel, E> {
+                Ok(TopLevel::Other("bool"))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<TopLevel, E> {
+                Ok(TopLevel::Other("number"))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<TopLevel, E> {
+                Ok(TopLevel::Other("number"))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<TopLevel, E> {
+                Ok(TopLevel::Other("number"))
+            }
+            fn visit_str<E>(self, _: &str) -> Result<TopLevel, E> {
+                Ok(TopLevel::Other("string"))
+            }
+        }
+        d.deserialize_any(Visitor)
     }
 }
 
@@ -66,9 +119,13 @@ fn json_kind(v: &Value) -> &'static str {
 }
 
 impl GoObject {
-    fn from_map(map: Map<String, Value>, type_name: &'static str) -> Self {
+    /// Keys lower-cased in the given order, so a later duplicate wins; nulls leave defaults.
+    fn from_entries(
+        entries: impl IntoIterator<Item = (String, Value)>,
+        type_name: &'static str,
+    ) -> Self {
         let mut fields = Map::new();
-        for (key, value) in map {
+        for (key, value) in entries {
             if !value.is_null() {
                 fields.insert(key.to_lowercase(), value);
             }
@@ -86,11 +143,6 @@ impl GoObject {
             "json: cannot unmarshal {kind} into Go struct field {}.{key} of type {go_type}",
             self.type_name
         )
-    }
-
-    /// True when the object has a non-null value for `key`.
-    pub fn has(&self, key: &str) -> bool {
-        self.fields.contains_key(&key.to_lowercase())
     }
 
     pub fn string(&self, key: &str) -> Result<String, String> {
@@ -134,7 +186,7 @@ impl GoObject {
             Some(Value::Array(items)) => items
                 .iter()
                 .map(|item| match item {
-                    Value::Object(map) => Ok(GoObject::from_map(map.clone(), item_type)),
+                    Value::Object(map) => Ok(GoObject::from_entries(map.clone(), item_type)),
                     Value::Null => Ok(GoObject {
                         fields: Map::new(),
                         type_name: item_type,
@@ -193,8 +245,13 @@ mod tests {
     fn keys_fold_nulls_default_and_trailing_bytes_ignored() {
         let o = decode(r#"{"Server_ID":"s","badge":null,"x":[1]} trailing junk"#).unwrap();
         assert_eq!(o.string("server_id").unwrap(), "s");
-        assert_eq!(o.int32("badge").unwrap(), 0);
-        assert!(!o.has("badge"));
+        assert_eq!(o.int32("badge").unwrap(), 0, "null leaves the default");
+        // A later duplicate wins, whatever the case of its key (Go's decoder).
+        let o = decode(r#"{"badge":1,"BADGE":2}"#).unwrap();
+        assert_eq!(o.int32("badge").unwrap(), 2);
+        // null does not erase an earlier value.
+        let o = decode(r#"{"badge":3,"Badge":null}"#).unwrap();
+        assert_eq!(o.int32("badge").unwrap(), 3);
     }
 
     #[test]
