@@ -18,10 +18,11 @@ use std::{
 use futures::StreamExt;
 use pushgate::v1::{push_proxy_client::PushProxyClient, PushNotification, SendPushRequest, Status};
 use pushgate_tests::{
-    apple::{apple_key, temp_dir, AppleKey, KEY_ID, TEAM_ID},
+    apple::{apple_key, AppleKey, KEY_ID, TEAM_ID},
     free_port,
     mock_apns::MockApns,
     mock_fcm::{service_account_file, MockFcm},
+    temp_dir,
 };
 
 struct Args {

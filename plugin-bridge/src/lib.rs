@@ -10,3 +10,22 @@ pub mod throttle;
 pub use backend::{Backend, GrpcBackend, Readiness};
 pub use routes::{router, Settings};
 pub use throttle::ThrottleSettings;
+
+/// Turns a Go-style listen address (`:8066`, `host:port`) into one tokio can bind; shared by
+/// both binaries that take MPNS's `ListenAddress`.
+pub fn bind_address(listen: &str) -> String {
+    if listen.starts_with(':') {
+        format!("0.0.0.0{listen}")
+    } else {
+        listen.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn go_listen_addresses() {
+        assert_eq!(super::bind_address(":8066"), "0.0.0.0:8066");
+        assert_eq!(super::bind_address("127.0.0.1:1"), "127.0.0.1:1");
+    }
+}

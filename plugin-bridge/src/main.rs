@@ -5,7 +5,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use pushgate_bridge::{router, GrpcBackend, Settings, ThrottleSettings};
+use pushgate_bridge::{bind_address, router, GrpcBackend, Settings, ThrottleSettings};
 
 struct Args {
     upstream: String,
@@ -93,11 +93,7 @@ async fn main() {
         hash: option_env!("PUSHGATE_GIT_HASH").unwrap_or("unknown").into(),
         version: env!("CARGO_PKG_VERSION").into(),
     };
-    let addr = if args.listen.starts_with(':') {
-        format!("0.0.0.0{}", args.listen)
-    } else {
-        args.listen.clone()
-    };
+    let addr = bind_address(&args.listen);
     let listener = match tokio::net::TcpListener::bind(&addr).await {
         Ok(l) => l,
         Err(e) => {

@@ -216,15 +216,6 @@ fn secs(n: i64) -> Duration {
     Duration::from_secs(n.max(0) as u64)
 }
 
-/// Turns a Go-style listen address (`:8066`, `host:port`) into one tokio can bind.
-pub fn bind_address(listen: &str) -> String {
-    if listen.starts_with(':') {
-        format!("0.0.0.0{listen}")
-    } else {
-        listen.to_string()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -297,14 +288,8 @@ mod tests {
     #[test]
     fn embedded_dry_run_config_is_valid() {
         let c = Config::embedded_dry_run();
-        assert!(c.apple.iter().chain([]).all(|a| a.dry_run));
+        assert!(c.apple.iter().all(|a| a.dry_run));
         assert!(c.android.iter().all(|a| a.dry_run));
         assert!(!c.apple.is_empty() && !c.android.is_empty());
-    }
-
-    #[test]
-    fn go_listen_addresses() {
-        assert_eq!(bind_address(":8066"), "0.0.0.0:8066");
-        assert_eq!(bind_address("127.0.0.1:1"), "127.0.0.1:1");
     }
 }

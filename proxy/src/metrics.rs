@@ -213,18 +213,18 @@ impl Metrics {
     }
 
     /// One attempt to a provider, whatever its result.
-    pub fn attempt(&self, family: Family, kind: &str, took: Duration) {
-        let secs = took.as_secs_f64();
-        match family {
-            Family::Apple => self.apns_duration.observe(secs),
-            Family::Android => self.fcm_duration.observe(secs),
+    /// The histograms a target's attempts feed, looked up once when the target is built.
+    pub fn attempts(&self, family: Family, kind: &str) -> AttemptMetrics {
+        AttemptMetrics {
+            provider: match family {
+                Family::Apple => self.apns_duration.clone(),
+                Family::Android => self.fcm_duration.clone(),
+            },
+            notification: self
+                .notification_duration
+                .with_label_values(&[family.label()]),
+            target: self.upstream_duration.with_label_values(&[kind]),
         }
-        self.notification_duration
-            .with_label_values(&[family.label()])
-            .observe(secs);
-        self.upstream_duration
-            .with_label_values(&[kind])
-            .observe(secs);
     }
 
     /// The counter a target's token signer or OAuth2 client bumps on each new token.
@@ -273,6 +273,23 @@ pub fn type_label(t: &str) -> &str {
     match t {
         "" | "message" | "clear" | "update_badge" | "session" | "test" => t,
         _ => "other",
+    }
+}
+
+/// One target's attempt-latency histograms (MPNS's two and pushgate's per-target one).
+pub struct AttemptMetrics {
+    provider: Histogram,
+    notification: Histogram,
+    target: Histogram,
+}
+
+impl AttemptMetrics {
+    /// One attempt to the provider, whatever its result.
+    pub fn observe(&self, took: Duration) {
+        let secs = took.as_secs_f64();
+        self.provider.observe(secs);
+        self.notification.observe(secs);
+        self.target.observe(secs);
     }
 }
 

@@ -6,17 +6,16 @@ use std::{future::IntoFuture, net::SocketAddr, sync::Arc, time::Duration};
 use axum::serve::ListenerExt;
 use pushgate::v1::{
     push_proxy_server::PushProxyServer, PushAck, PushNotification, SendAckResponse,
-    SendPushResponse, Status,
+    SendPushRequest, SendPushResponse,
 };
-use pushgate_bridge::{Backend, Readiness, Settings, ThrottleSettings};
+use pushgate_bridge::{bind_address, Backend, Readiness, Settings, ThrottleSettings};
 use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 
 use crate::{
     auth,
-    config::{bind_address, Config},
+    config::Config,
     health::Health,
     metrics::Metrics,
-    push::Rejection,
     service::{Live, PushService},
     targets::Targets,
     tls::{self, TlsIncoming},
@@ -229,24 +228,15 @@ fn bridge_settings(config: &Config) -> Settings {
 /// The embedded bridge calls the service directly: same validation, no network hop.
 impl Backend for PushService {
     async fn send_push(&self, n: PushNotification) -> Result<SendPushResponse, tonic::Status> {
-        match self.push(n).await {
-            Ok(o) => Ok(SendPushResponse {
-                request_id: String::new(),
-                status: o.status.into(),
-                error: o.error,
-                reason: o.reason,
-            }),
-            Err(Rejection(text)) => Err(tonic::Status::invalid_argument(text)),
-        }
+        self.send_push_answer(SendPushRequest {
+            notification: Some(n),
+            request_id: String::new(),
+        })
+        .await
     }
 
     async fn send_ack(&self, ack: PushAck) -> Result<SendAckResponse, tonic::Status> {
-        self.ack(&ack)
-            .map_err(|Rejection(text)| tonic::Status::invalid_argument(text))?;
-        Ok(SendAckResponse {
-            status: Status::Ok.into(),
-            error: String::new(),
-        })
+        self.send_ack_answer(&ack)
     }
 
     fn metrics(&self) -> Option<String> {

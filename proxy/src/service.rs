@@ -150,18 +150,54 @@ impl PushService {
         Ok(())
     }
 
-    async fn answer(&self, req: SendPushRequest) -> SendPushResponse {
-        let request_id = req.request_id;
-        match self.push(req.notification.unwrap_or_default()).await {
-            Ok(outcome) => response(request_id, outcome),
-            Err(Rejection(error)) => SendPushResponse {
+    /// A push answered as the API answers it: a delivery outcome is a response, MPNS's
+    /// validation failure is INVALID_ARGUMENT. The gRPC service and the embedded bridge share it.
+    pub async fn send_push_answer(
+        &self,
+        req: SendPushRequest,
+    ) -> Result<SendPushResponse, tonic::Status> {
+        let outcome = self
+            .push(req.notification.unwrap_or_default())
+            .await
+            .map_err(invalid_argument)?;
+        Ok(SendPushResponse {
+            request_id: req.request_id,
+            status: outcome.status.into(),
+            error: outcome.error,
+            reason: outcome.reason,
+        })
+    }
+
+    pub fn send_ack_answer(&self, ack: &PushAck) -> Result<SendAckResponse, tonic::Status> {
+        self.ack(ack).map_err(invalid_argument)?;
+        Ok(SendAckResponse {
+            status: Status::Ok.into(),
+            error: String::new(),
+        })
+    }
+
+    /// On a stream a rejection cannot be a gRPC error (it would end the stream): it is a FAIL.
+    async fn stream_answer(&self, req: SendPushRequest) -> SendPushResponse {
+        let request_id = req.request_id.clone();
+        self.send_push_answer(req)
+            .await
+            .unwrap_or_else(|rejected| SendPushResponse {
                 request_id,
                 status: Status::Fail.into(),
-                error,
+                error: rejected.message().to_string(),
                 reason: String::new(),
-            },
-        }
+            })
     }
+}
+
+fn invalid_argument(Rejection(text): Rejection) -> tonic::Status {
+    tonic::Status::invalid_argument(text)
+}
+
+fn code_of<T>(answer: &Result<T, tonic::Status>) -> tonic::Code {
+    answer
+        .as_ref()
+        .map_or_else(|s| s.code(), |_| tonic::Code::Ok)
 }
 
 /// Runs `f` when dropped: the in-flight gauge must fall however the send ends.
@@ -175,15 +211,6 @@ fn scopeguard<F: FnMut()>(f: F) -> impl Drop {
     Guard(f)
 }
 
-fn response(request_id: String, o: Outcome) -> SendPushResponse {
-    SendPushResponse {
-        request_id,
-        status: o.status.into(),
-        error: o.error,
-        reason: o.reason,
-    }
-}
-
 type ResponseStream = Pin<Box<dyn Stream<Item = Result<SendPushResponse, tonic::Status>> + Send>>;
 
 #[tonic::async_trait]
@@ -192,35 +219,18 @@ impl PushProxy for PushService {
         &self,
         request: Request<SendPushRequest>,
     ) -> Result<Response<SendPushResponse>, tonic::Status> {
-        let req = request.into_inner();
-        let result = self.push(req.notification.unwrap_or_default()).await;
-        let code = if result.is_ok() {
-            tonic::Code::Ok
-        } else {
-            tonic::Code::InvalidArgument
-        };
-        self.inner.metrics.grpc("SendPush", code);
-        let outcome = result.map_err(|Rejection(text)| tonic::Status::invalid_argument(text))?;
-        Ok(Response::new(response(req.request_id, outcome)))
+        let answer = self.send_push_answer(request.into_inner()).await;
+        self.inner.metrics.grpc("SendPush", code_of(&answer));
+        answer.map(Response::new)
     }
 
     async fn send_ack(
         &self,
         request: Request<SendAckRequest>,
     ) -> Result<Response<SendAckResponse>, tonic::Status> {
-        let ack = request.into_inner().ack.unwrap_or_default();
-        let result = self.ack(&ack);
-        let code = if result.is_ok() {
-            tonic::Code::Ok
-        } else {
-            tonic::Code::InvalidArgument
-        };
-        self.inner.metrics.grpc("SendAck", code);
-        result.map_err(|Rejection(text)| tonic::Status::invalid_argument(text))?;
-        Ok(Response::new(SendAckResponse {
-            status: Status::Ok.into(),
-            error: String::new(),
-        }))
+        let answer = self.send_ack_answer(&request.into_inner().ack.unwrap_or_default());
+        self.inner.metrics.grpc("SendAck", code_of(&answer));
+        answer.map(Response::new)
     }
 
     type StreamPushStream = ResponseStream;
@@ -243,7 +253,7 @@ impl PushProxy for PushService {
                 .filter_map(|r| future::ready(r.ok()))
                 .map(|req| {
                     let service = service.clone();
-                    async move { service.answer(req).await }
+                    async move { service.stream_answer(req).await }
                 })
                 .buffer_unordered(STREAM_WINDOW);
             while let Some(answer) = answers.next().await {

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use pushgate_proxy::config::{AppleSettings, Config};
 
-use crate::{dry_run_config, mock_apns::MockApns};
+use crate::{dry_run_config, mock_apns::MockApns, temp_dir};
 
 pub const KEY_ID: &str = "KEYID12345";
 pub const TEAM_ID: &str = "TEAMID6789";
@@ -13,18 +13,6 @@ pub struct AppleKey {
     /// SPKI PEM, to verify the JWTs pushgate signs.
     pub public_pem: String,
     pub p8_path: PathBuf,
-}
-
-pub fn temp_dir(name: &str) -> PathBuf {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "pushgate-{name}-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::SeqCst)
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 /// An ES256 (P-256) key in PKCS#8 PEM, the form of Apple's .p8 files.

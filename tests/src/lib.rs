@@ -31,6 +31,42 @@ pub async fn grpc_client(running: &server::Running) -> PushProxyClient<Channel> 
         .expect("gRPC connects")
 }
 
+/// Sends `n` pushes for `platform` (tokens `tok0`, `tok1`, …) over one StreamPush call, all in
+/// flight at once, and checks that each is answered exactly once, with OK.
+pub async fn stream_pushes_all_ok(running: &server::Running, platform: &str, n: usize) {
+    use futures::StreamExt;
+    use pushgate::v1::{PushNotification, SendPushRequest, Status};
+    let mut client = grpc_client(running).await;
+    let platform = platform.to_string();
+    let requests = (0..n).map(move |i| SendPushRequest {
+        notification: Some(PushNotification {
+            platform: platform.clone(),
+            server_id: "s".into(),
+            device_id: format!("tok{i}"),
+            r#type: "message".into(),
+            message: "m".into(),
+            ..Default::default()
+        }),
+        request_id: i.to_string(),
+    });
+    let mut answers = client
+        .stream_push(tokio_stream::iter(requests))
+        .await
+        .expect("StreamPush starts")
+        .into_inner();
+    let mut answered = std::collections::HashSet::new();
+    while let Some(answer) = answers.next().await {
+        let answer = answer.expect("the stream stays healthy");
+        assert_eq!(answer.status(), Status::Ok, "{answer:?}");
+        assert!(
+            answered.insert(answer.request_id.clone()),
+            "{} answered twice",
+            answer.request_id
+        );
+    }
+    assert_eq!(answered.len(), n, "every push answered");
+}
+
 pub fn http_url(running: &server::Running, path: &str) -> String {
     format!("http://{}{path}", running.http_addr)
 }
@@ -47,6 +83,19 @@ pub fn binary(name: &str) -> PathBuf {
         path.display()
     );
     path
+}
+
+/// A fresh directory under the system temp dir, unique per call.
+pub fn temp_dir(name: &str) -> PathBuf {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "pushgate-{name}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
 }
 
 /// A loopback port that was free a moment ago, for processes that take a fixed address.

@@ -298,7 +298,7 @@ pub fn service_account_file(dir: &std::path::Path, with_project: bool) -> std::p
 
 /// `android_rn` and `android` sending to `mock`; Apple entries stay dry-run.
 pub fn android_config(mock: &MockFcm) -> pushgate_proxy::config::Config {
-    let dir = crate::apple::temp_dir("fcm");
+    let dir = crate::temp_dir("fcm");
     let file = service_account_file(&dir, true);
     let entry = |kind: &str| pushgate_proxy::config::AndroidSettings {
         kind: kind.into(),

@@ -4,16 +4,15 @@
 
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
 use pushgate::v1::{
     push_proxy_client::PushProxyClient, PushNotification, SendPushRequest, SendPushResponse, Status,
 };
 use pushgate_tests::{
-    apple::{apple_config, apple_key, cert_auth_config, client_ca, temp_dir, verify_bearer},
+    apple::{apple_config, apple_key, cert_auth_config, client_ca, verify_bearer},
     examples::apple_examples,
     grpc_client,
     mock_apns::{MockApns, Reply},
-    start,
+    start, stream_pushes_all_ok, temp_dir,
 };
 use tonic::transport::Channel;
 
@@ -407,22 +406,7 @@ async fn a_thousand_concurrent_sends_share_few_connections() {
     let mock = MockApns::start().await;
     let key = apple_key();
     let running = start(&apple_config(&mock, &key)).await;
-    let mut client = grpc_client(&running).await;
-    let requests = (0..1000).map(|i| SendPushRequest {
-        notification: Some(from_json(&format!(r#"{{"platform":"apple_rn-v2","server_id":"s","device_id":"tok{i}","type":"message","message":"m"}}"#))),
-        request_id: i.to_string(),
-    });
-    let answers: Vec<_> = client
-        .stream_push(tokio_stream::iter(requests))
-        .await
-        .unwrap()
-        .into_inner()
-        .collect()
-        .await;
-    assert_eq!(answers.len(), 1000);
-    assert!(answers
-        .iter()
-        .all(|a| a.as_ref().unwrap().status() == Status::Ok));
+    stream_pushes_all_ok(&running, "apple_rn-v2", 1000).await;
     assert_eq!(mock.requests().len(), 1000);
     assert!(
         mock.connections() <= 2,
@@ -526,6 +510,36 @@ async fn bad_credentials_skip_the_target_and_keep_the_process() {
     running.shutdown().await;
 }
 
+/// Certificate auth from `path` against a mock that requires `ca`'s client certificates: the
+/// right password delivers, a wrong one leaves the target unstarted (the process still up).
+async fn assert_password_opens_certificate(ca_pem: &str, path: &std::path::Path, password: &str) {
+    let mock = MockApns::start_requiring_client_cert(ca_pem).await;
+    let key = apple_key();
+    let push = || {
+        from_json(r#"{"platform":"apple_rn","server_id":"s","device_id":"tok","type":"message"}"#)
+    };
+    let running = start(&cert_auth_config(&mock, &key, path, password)).await;
+    let mut client = grpc_client(&running).await;
+    assert_eq!(send(&mut client, push()).await.status(), Status::Ok);
+    assert_eq!(mock.requests().len(), 1);
+    running.shutdown().await;
+
+    let running = start(&cert_auth_config(&mock, &key, path, "wrong")).await;
+    let mut client = grpc_client(&running).await;
+    let err = client
+        .send_push(SendPushRequest {
+            notification: Some(push()),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.message(),
+        "Did not send message because of missing platform property type=apple_rn serverId=s"
+    );
+    running.shutdown().await;
+}
+
 #[tokio::test]
 async fn certificate_auth_with_a_p12_bundle_and_its_password() {
     use p12_keystore::{Certificate, KeyStore, KeyStoreEntry, PrivateKey, PrivateKeyChain};
@@ -547,32 +561,7 @@ async fn certificate_auth_with_a_p12_bundle_and_its_password() {
     let p12 = temp_dir("p12").join("apns.p12");
     std::fs::write(&p12, store.writer("p12-pass").write().unwrap()).unwrap();
 
-    let mock = MockApns::start_requiring_client_cert(&ca.pem()).await;
-    let key = apple_key();
-    let with_password = |password: &str| cert_auth_config(&mock, &key, &p12, password);
-    let running = start(&with_password("p12-pass")).await;
-    let mut client = grpc_client(&running).await;
-    let push = || {
-        from_json(r#"{"platform":"apple_rn","server_id":"s","device_id":"tok","type":"message"}"#)
-    };
-    assert_eq!(send(&mut client, push()).await.status(), Status::Ok);
-    assert_eq!(mock.requests().len(), 1);
-    running.shutdown().await;
-
-    // A wrong password: the target does not start, the process does.
-    let running = start(&with_password("wrong")).await;
-    let mut client = grpc_client(&running).await;
-    let err = client
-        .send_push(SendPushRequest {
-            notification: Some(push()),
-            request_id: String::new(),
-        })
-        .await
-        .unwrap_err();
-    assert!(err
-        .message()
-        .starts_with("Did not send message because of missing platform property"));
-    running.shutdown().await;
+    assert_password_opens_certificate(&ca.pem(), &p12, "p12-pass").await;
 }
 
 #[tokio::test]
@@ -591,29 +580,5 @@ async fn certificate_auth_with_a_password_encrypted_pem() {
     let pem = temp_dir("encrypted").join("apns.pem");
     std::fs::write(&pem, format!("{}{encrypted_key}", client_cert.pem())).unwrap();
 
-    let mock = MockApns::start_requiring_client_cert(&ca.pem()).await;
-    let key = apple_key();
-    let with_password = |password: &str| cert_auth_config(&mock, &key, &pem, password);
-    let push = || {
-        from_json(r#"{"platform":"apple_rn","server_id":"s","device_id":"tok","type":"message"}"#)
-    };
-    let running = start(&with_password("fixture-pass")).await;
-    let mut client = grpc_client(&running).await;
-    assert_eq!(send(&mut client, push()).await.status(), Status::Ok);
-    assert_eq!(mock.requests().len(), 1);
-    running.shutdown().await;
-
-    let running = start(&with_password("wrong")).await;
-    let mut client = grpc_client(&running).await;
-    let err = client
-        .send_push(SendPushRequest {
-            notification: Some(push()),
-            request_id: String::new(),
-        })
-        .await
-        .unwrap_err();
-    assert!(err
-        .message()
-        .starts_with("Did not send message because of missing platform property"));
-    running.shutdown().await;
+    assert_password_opens_certificate(&ca.pem(), &pem, "fixture-pass").await;
 }

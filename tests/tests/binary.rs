@@ -6,7 +6,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use pushgate_tests::{binary, free_port};
+use pushgate_tests::{binary, free_port, temp_dir};
 
 fn write_config(dir: &std::path::Path, http: u16, grpc: u16) -> std::path::PathBuf {
     let config = pushgate_proxy::config::EMBEDDED_DRY_RUN
@@ -15,12 +15,6 @@ fn write_config(dir: &std::path::Path, http: u16, grpc: u16) -> std::path::PathB
     let path = dir.join("pushgate.json");
     std::fs::write(&path, config).unwrap();
     path
-}
-
-fn temp_dir(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("pushgate-test-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 async fn wait_until_up(url: &str) {

@@ -3,7 +3,6 @@
 
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
 use pushgate::v1::{
     push_proxy_client::PushProxyClient, PushNotification, SendPushRequest, SendPushResponse, Status,
 };
@@ -11,7 +10,7 @@ use pushgate_tests::{
     examples::{android_examples, with_sig},
     grpc_client,
     mock_fcm::{android_config, MockFcm, Reply, PROJECT},
-    start,
+    start, stream_pushes_all_ok,
 };
 use tonic::transport::Channel;
 use tonic_health::pb::{
@@ -287,24 +286,7 @@ async fn token_endpoint_down_fails_the_push_and_the_target_health() {
 async fn one_token_fetch_for_a_thousand_concurrent_sends() {
     let mock = MockFcm::start().await;
     let running = start(&android_config(&mock)).await;
-    let mut client = grpc_client(&running).await;
-    let requests = (0..1000).map(|i| SendPushRequest {
-        notification: Some(from_json(&format!(
-            r#"{{"platform":"android_rn","server_id":"s","device_id":"tok{i}","type":"message"}}"#
-        ))),
-        request_id: i.to_string(),
-    });
-    let answers: Vec<_> = client
-        .stream_push(tokio_stream::iter(requests))
-        .await
-        .unwrap()
-        .into_inner()
-        .collect()
-        .await;
-    assert_eq!(answers.len(), 1000);
-    assert!(answers
-        .iter()
-        .all(|a| a.as_ref().unwrap().status() == Status::Ok));
+    stream_pushes_all_ok(&running, "android_rn", 1000).await;
     assert_eq!(mock.messages().len(), 1000);
     assert_eq!(
         mock.token_fetches(),
@@ -318,7 +300,7 @@ async fn one_token_fetch_for_a_thousand_concurrent_sends() {
 async fn a_bad_service_account_file_skips_the_target_only() {
     let mock = MockFcm::start().await;
     let mut config = android_config(&mock);
-    let bad = pushgate_tests::apple::temp_dir("badsa").join("sa.json");
+    let bad = pushgate_tests::temp_dir("badsa").join("sa.json");
     std::fs::write(&bad, r#"{"type":"service_account","project_id":"p","client_email":"x@y","private_key":"-----BEGIN PRIVATE KEY-----\nnope\n-----END PRIVATE KEY-----\n"}"#).unwrap();
     config.android[1].service_file_location = bad.to_string_lossy().into();
     let running = start(&config).await;

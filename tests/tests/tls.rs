@@ -1,7 +1,7 @@
 //! Inbound TLS and mutual TLS on both listeners: handshakes accepted and refused.
 
 use pushgate::v1::{push_proxy_client::PushProxyClient, PushNotification, SendPushRequest, Status};
-use pushgate_tests::{apple::temp_dir, dry_run_config, start};
+use pushgate_tests::{dry_run_config, start, temp_dir};
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
 use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
 

@@ -2,7 +2,7 @@
 //! decrypts with `ApplePushCertPassword` (Go's `x509.DecryptPEMBlock`): the key is OpenSSL's
 //! `EVP_BytesToKey` (MD5, one round, salted with the IV's first 8 bytes), the cipher CBC.
 
-use cbc::cipher::{block_padding::Pkcs7, BlockDecryptMut, KeyIvInit};
+use cbc::cipher::{block_padding::Pkcs7, BlockCipher, BlockDecryptMut, KeyIvInit};
 use md5::{Digest, Md5};
 
 /// Decrypts every encrypted block of a PEM text; other blocks pass through unchanged.
@@ -43,29 +43,24 @@ fn decrypt_block(dek_info: &str, data: &[u8], password: &str) -> Result<Vec<u8>,
         other => return Err(format!("unsupported PEM cipher {other}")),
     };
     let key = bytes_to_key(password.as_bytes(), &iv[..8], key_len);
-    let wrong = |_| "wrong ApplePushCertPassword (or a damaged key)".to_string();
     match cipher {
-        "AES-128-CBC" => cbc::Decryptor::<aes::Aes128>::new_from_slices(&key, &iv)
-            .map_err(|e| e.to_string())?
-            .decrypt_padded_vec_mut::<Pkcs7>(data)
-            .map_err(wrong),
-        "AES-192-CBC" => cbc::Decryptor::<aes::Aes192>::new_from_slices(&key, &iv)
-            .map_err(|e| e.to_string())?
-            .decrypt_padded_vec_mut::<Pkcs7>(data)
-            .map_err(wrong),
-        "AES-256-CBC" => cbc::Decryptor::<aes::Aes256>::new_from_slices(&key, &iv)
-            .map_err(|e| e.to_string())?
-            .decrypt_padded_vec_mut::<Pkcs7>(data)
-            .map_err(wrong),
-        "DES-EDE3-CBC" => cbc::Decryptor::<des::TdesEde3>::new_from_slices(&key, &iv)
-            .map_err(|e| e.to_string())?
-            .decrypt_padded_vec_mut::<Pkcs7>(data)
-            .map_err(wrong),
-        _ => cbc::Decryptor::<des::Des>::new_from_slices(&key, &iv)
-            .map_err(|e| e.to_string())?
-            .decrypt_padded_vec_mut::<Pkcs7>(data)
-            .map_err(wrong),
+        "AES-128-CBC" => cbc_decrypt::<aes::Aes128>(&key, &iv, data),
+        "AES-192-CBC" => cbc_decrypt::<aes::Aes192>(&key, &iv, data),
+        "AES-256-CBC" => cbc_decrypt::<aes::Aes256>(&key, &iv, data),
+        "DES-EDE3-CBC" => cbc_decrypt::<des::TdesEde3>(&key, &iv, data),
+        _ => cbc_decrypt::<des::Des>(&key, &iv, data),
     }
+}
+
+fn cbc_decrypt<C>(key: &[u8], iv: &[u8], data: &[u8]) -> Result<Vec<u8>, String>
+where
+    C: BlockCipher + BlockDecryptMut,
+    cbc::Decryptor<C>: KeyIvInit,
+{
+    cbc::Decryptor::<C>::new_from_slices(key, iv)
+        .map_err(|e| e.to_string())?
+        .decrypt_padded_vec_mut::<Pkcs7>(data)
+        .map_err(|_| "wrong ApplePushCertPassword (or a damaged key)".to_string())
 }
 
 /// OpenSSL's `EVP_BytesToKey` with MD5 and one round.

@@ -14,7 +14,7 @@ use reqwest::{header, StatusCode};
 
 use crate::{
     config::{AppleSettings, Config},
-    metrics::Metrics,
+    metrics::{AttemptMetrics, Metrics},
     push::{redact_token, Push},
     retry::{retry_after, Retry},
     targets::{Family, Outcome},
@@ -24,8 +24,7 @@ const PRODUCTION: &str = "https://api.push.apple.com";
 const SANDBOX: &str = "https://api.sandbox.push.apple.com";
 
 pub struct Client {
-    kind: String,
-    metrics: Arc<Metrics>,
+    attempts: AttemptMetrics,
     http: reqwest::Client,
     endpoint: String,
     topic: String,
@@ -100,8 +99,7 @@ impl Client {
             PRODUCTION.to_string()
         };
         Ok(Client {
-            kind: entry.kind.clone(),
-            metrics,
+            attempts: metrics.attempts(Family::Apple, &entry.kind),
             http,
             endpoint,
             topic: entry.topic.clone(),
@@ -177,8 +175,7 @@ impl Client {
         }
         let started = Instant::now();
         let sent = req.send().await;
-        self.metrics
-            .attempt(Family::Apple, &self.kind, started.elapsed());
+        self.attempts.observe(started.elapsed());
         let response = match sent {
             Ok(r) => r,
             Err(e) => {

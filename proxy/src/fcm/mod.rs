@@ -13,7 +13,7 @@ use reqwest::{header, StatusCode};
 
 use crate::{
     config::{AndroidSettings, Config},
-    metrics::Metrics,
+    metrics::{AttemptMetrics, Metrics},
     push::{redact_token, Push},
     retry::{retry_after, Retry},
     targets::{Family, Outcome},
@@ -24,8 +24,7 @@ use oauth::{ServiceAccount, TokenError, TokenSource};
 const UNKNOWN: &str = "unknown transport error";
 
 pub struct Client {
-    kind: String,
-    metrics: Arc<Metrics>,
+    attempts: AttemptMetrics,
     http: reqwest::Client,
     url: String,
     tokens: TokenSource,
@@ -76,9 +75,8 @@ impl Client {
             account.project_id
         );
         Ok(Client {
-            kind: entry.kind.clone(),
+            attempts: metrics.attempts(Family::Android, &entry.kind),
             tokens: TokenSource::new(account, metrics.token_refresh_counter(&entry.kind)),
-            metrics,
             http,
             url,
             retry: Retry::from_config(config),
@@ -97,12 +95,11 @@ impl Client {
             let step = self.attempt(&body, rejected.as_deref(), deadline).await;
             let (outcome, wait) = match step {
                 Step::Done(outcome) => return outcome,
-                Step::Unauthorized(outcome, token) if !refreshed => {
+                Step::Unauthorized(_, token) if !refreshed => {
                     refreshed = true;
                     attempts -= 1;
                     rejected = Some(token);
                     tracing::info!(did = %did, "FCM refused the access token; fetching a new one");
-                    let _ = outcome;
                     continue;
                 }
                 Step::Unauthorized(outcome, _) => return outcome,
@@ -141,8 +138,7 @@ impl Client {
             .body(body.to_string())
             .send()
             .await;
-        self.metrics
-            .attempt(Family::Android, &self.kind, started.elapsed());
+        self.attempts.observe(started.elapsed());
         let response = match sent {
             Ok(r) => r,
             Err(e) => {
