@@ -30,5 +30,3 @@ pub mod v1 {
     /// The fully qualified gRPC service name, also a health-check service name.
     pub const SERVICE_NAME: &str = "pushgate.v1.PushProxy";
 }
-
-pub mod gojson;

@@ -1,9 +1,7 @@
-//! Request bodies of the MPNS API, decoded with Go's rules (contract §2.1, §2.2, §9.1 item 19).
+//! Request bodies of the MPNS API, decoded with Go's rules (docs/mpns-contract.md §2.1, §2.2, §9).
 
-use pushgate::{
-    gojson::decode_object,
-    v1::{PushAck, PushNotification},
-};
+use gojson::decode_object;
+use pushgate::v1::{PushAck, PushNotification};
 
 pub fn push_notification(body: &[u8]) -> Result<PushNotification, String> {
     let o = decode_object(body, "model.PushNotification")?;

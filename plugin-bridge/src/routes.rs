@@ -1,4 +1,4 @@
-//! The MPNS HTTP API (contract §1) and the probes of the design's Health section.
+//! The MPNS HTTP API (docs/mpns-contract.md §1) and the probes `/healthz`, `/readyz`.
 
 use std::sync::Arc;
 
@@ -11,7 +11,8 @@ use axum::{
     routing::{get, post},
     Router,
 };
-use pushgate::{gojson::encode_go_map, v1::Status};
+use gojson::encode_go_map;
+use pushgate::v1::Status;
 
 use crate::{
     backend::Backend,
@@ -162,14 +163,14 @@ async fn root() -> Response {
 }
 
 async fn version<B: Backend>(State(app): State<Arc<App<B>>>) -> Response {
-    let body = pushgate::gojson::to_go_json(&serde_json::json!({
+    let body = gojson::to_go_json(&serde_json::json!({
         "hash": app.settings.hash,
         "version": app.settings.version,
     })) + "\n";
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
-/// An MPNS answer: always HTTP 200, the status in the body (contract §2.3).
+/// An MPNS answer: always HTTP 200, the status in the body (docs/mpns-contract.md §2.3).
 fn answer(status: Status, error: &str) -> Response {
     let body = match status {
         Status::Fail => encode_go_map([("error", error), ("status", "FAIL")]),

@@ -1,9 +1,10 @@
-//! MPNS's rate limiter, as it behaves (contract §1.3): every response carries the
+//! MPNS's rate limiter, as it behaves (docs/mpns-contract.md §1.3): every response carries the
 //! `X-Ratelimit-*` headers, and nothing is refused unless `ThrottleEnforce` asks for a real
 //! fixed-window limit keyed by the `ThrottleVaryByHeader` headers.
 
 use std::{
     collections::HashMap,
+    num::NonZeroU64,
     sync::Mutex,
     time::{SystemTime, UNIX_EPOCH},
 };
@@ -12,8 +13,8 @@ use http::HeaderMap;
 
 #[derive(Debug, Clone)]
 pub struct ThrottleSettings {
-    /// Requests per one-second window (at least 1).
-    pub per_sec: u64,
+    /// Requests per one-second window.
+    pub per_sec: NonZeroU64,
     /// How many keys to remember; 0 = unbounded.
     pub memory_store_size: usize,
     /// Header names whose lower-cased values form the key.
@@ -22,10 +23,31 @@ pub struct ThrottleSettings {
     pub enforce: bool,
 }
 
+impl ThrottleSettings {
+    /// From MPNS's config keys, with MPNS's reading of them: a `ThrottlePerSec` below 1 is 1,
+    /// a negative store size is unbounded, `ThrottleVaryByHeader` is a space-separated list.
+    pub fn from_mpns(
+        per_sec: i64,
+        memory_store_size: i64,
+        vary_by_header: &str,
+        enforce: bool,
+    ) -> Self {
+        ThrottleSettings {
+            per_sec: NonZeroU64::new(per_sec.max(1) as u64).unwrap_or(NonZeroU64::MIN),
+            memory_store_size: memory_store_size.max(0) as usize,
+            vary_by: vary_by_header
+                .split_whitespace()
+                .map(String::from)
+                .collect(),
+            enforce,
+        }
+    }
+}
+
 impl Default for ThrottleSettings {
     fn default() -> Self {
         ThrottleSettings {
-            per_sec: 300,
+            per_sec: NonZeroU64::new(300).unwrap_or(NonZeroU64::MIN),
             memory_store_size: 50_000,
             vary_by: vec!["X-Forwarded-For".into()],
             enforce: false,
@@ -57,7 +79,7 @@ impl Limiter {
     }
 
     pub fn check(&self, headers: &HeaderMap) -> Verdict {
-        let limit = self.settings.per_sec.max(1);
+        let limit = self.settings.per_sec.get();
         if !self.settings.enforce {
             // MPNS's limiter resets every window at once, so this is what it always reports.
             return Verdict {
@@ -114,7 +136,7 @@ mod tests {
     #[test]
     fn unenforced_never_refuses() {
         let l = Limiter::new(ThrottleSettings {
-            per_sec: 2,
+            per_sec: NonZeroU64::new(2).unwrap(),
             ..Default::default()
         });
         for _ in 0..10 {
@@ -127,7 +149,7 @@ mod tests {
     #[test]
     fn enforced_counts_per_key() {
         let l = Limiter::new(ThrottleSettings {
-            per_sec: 2,
+            per_sec: NonZeroU64::new(2).unwrap(),
             enforce: true,
             ..Default::default()
         });

@@ -1,36 +1,94 @@
-//! The MPNS JSON config file, accepted unchanged (contract §6.2), plus pushgate's added keys
-//! (design: Configuration). Errors name the key and never echo a value, so a password or key
-//! path cannot leak through a parse error.
+//! The MPNS JSON config file, accepted unchanged (docs/mpns-contract.md §6.2), plus pushgate's
+//! added keys (README: Configuration). Parsed once into typed sections, each owning its
+//! defaults and invariants. Errors name the key and never echo a value, so a password or key
+//! path cannot leak through a parse error; `Debug` never shows a secret either.
 
 use std::{path::Path, time::Duration};
 
-use pushgate::gojson::{decode_object, GoObject};
+use gojson::{decode_object, GoObject};
+pub use pushgate_bridge::ThrottleSettings;
 
 /// The config pushgate runs on when no file is given or found: dry-run targets, loopback only.
 pub const EMBEDDED_DRY_RUN: &str = include_str!("../../config/dry-run.json");
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Config {
-    pub listen_address: String,
-    pub grpc_listen_address: String,
-    pub throttle_per_sec: i64,
-    pub throttle_memory_store_size: i64,
-    pub throttle_vary_by_header: String,
-    pub throttle_enforce: bool,
+    pub listeners: Listeners,
+    /// `ThrottlePerSec`, `ThrottleMemoryStoreSize`, `ThrottleVaryByHeader`, `ThrottleEnforce`:
+    /// the bridge's rate limiter.
+    pub throttle: ThrottleSettings,
+    /// `EnableMetrics`: serve `/metrics`.
     pub enable_metrics: bool,
+    pub delivery: Delivery,
+    pub targets: TargetSettings,
+    pub logging: Logging,
+}
+
+/// Where pushgate listens and who may call it. Needs a restart to change.
+#[derive(Clone)]
+pub struct Listeners {
+    /// `ListenAddress`: the MPNS HTTP API, Go style (`:8066`, `host:port`).
+    pub http: String,
+    /// `GrpcListenAddress`: the gRPC API.
+    pub grpc: String,
+    pub tls: Tls,
+    /// `GrpcAuthToken`: when not empty, PushProxy calls need `authorization: Bearer <token>`.
+    pub grpc_auth_token: String,
+}
+
+/// Inbound TLS for both listeners: off when `cert_file` is empty.
+#[derive(Debug, Clone, Default)]
+pub struct Tls {
+    /// `TlsCertFile`: the server certificate chain (PEM).
+    pub cert_file: String,
+    /// `TlsKeyFile`: its private key (PEM).
+    pub key_file: String,
+    /// `TlsClientCAFile`: when set, clients must present a certificate signed by this CA.
+    pub client_ca_file: String,
+}
+
+/// How a push is sent: what a reload replaces besides the targets.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    /// `SendTimeoutSec` (0 → 30): each push is answered within it, retries included.
     pub send_timeout: Duration,
+    /// `RetryTimeoutSec` (0 → 8, at most `send_timeout`): the budget of one attempt.
     pub retry_timeout: Duration,
+    /// `RemoveOnMismatch`: answer MPNS's REMOVE instead of FAIL for a token of another
+    /// app or sender (docs/deviations.md, 3).
     pub remove_on_mismatch: bool,
+}
+
+/// `ApplePushSettings` and `AndroidPushSettings`: one target per entry.
+#[derive(Debug, Clone, Default)]
+pub struct TargetSettings {
     pub apple: Vec<AppleSettings>,
     pub android: Vec<AndroidSettings>,
-    pub enable_console_log: bool,
-    pub enable_file_log: bool,
-    pub log_file_location: String,
-    pub log_format: LogFormat,
-    pub tls_cert_file: String,
-    pub tls_key_file: String,
-    pub tls_client_ca_file: String,
-    pub grpc_auth_token: String,
+}
+
+/// MPNS's log keys.
+#[derive(Debug, Clone)]
+pub struct Logging {
+    /// `EnableConsoleLog`, forced on when file logging is off (MPNS).
+    pub console: bool,
+    /// `EnableFileLog`.
+    pub file: bool,
+    /// `LogFileLocation`; empty means MPNS's `./logs/push_proxy.log`.
+    pub file_location: String,
+    /// `LogFormat`: `json`, else plain.
+    pub format: LogFormat,
+}
+
+// Hand-written so that `{:?}` of a config never shows the auth token.
+impl std::fmt::Debug for Listeners {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Listeners")
+            .field("http", &self.http)
+            .field("grpc", &self.grpc)
+            .field("tls", &self.tls)
+            .field("grpc_auth_token", &"<redacted>")
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,7 +97,7 @@ pub enum LogFormat {
     Json,
 }
 
-#[derive(Clone, PartialEq, Default)]
+#[derive(Clone, Default)]
 pub struct AppleSettings {
     pub kind: String,
     pub topic: String,
@@ -54,7 +112,7 @@ pub struct AppleSettings {
     pub dry_run: bool,
 }
 
-#[derive(Clone, PartialEq, Default)]
+#[derive(Clone, Default)]
 pub struct AndroidSettings {
     pub kind: String,
     pub service_file_location: String,
@@ -151,26 +209,35 @@ impl Config {
             .collect::<Result<_, _>>()?;
 
         Ok(Config {
-            listen_address: or(o.string("ListenAddress")?, ":8086"),
-            grpc_listen_address: or(o.string("GrpcListenAddress")?, ":50051"),
-            throttle_per_sec: int("ThrottlePerSec")?.max(1),
-            throttle_memory_store_size: int("ThrottleMemoryStoreSize")?,
-            throttle_vary_by_header: o.string("ThrottleVaryByHeader")?,
-            throttle_enforce: o.boolean("ThrottleEnforce")?,
+            listeners: Listeners {
+                http: or(o.string("ListenAddress")?, ":8086"),
+                grpc: or(o.string("GrpcListenAddress")?, ":50051"),
+                tls: Tls {
+                    cert_file: o.string("TlsCertFile")?,
+                    key_file: o.string("TlsKeyFile")?,
+                    client_ca_file: o.string("TlsClientCAFile")?,
+                },
+                grpc_auth_token: o.string("GrpcAuthToken")?,
+            },
+            throttle: ThrottleSettings::from_mpns(
+                int("ThrottlePerSec")?,
+                int("ThrottleMemoryStoreSize")?,
+                &o.string("ThrottleVaryByHeader")?,
+                o.boolean("ThrottleEnforce")?,
+            ),
             enable_metrics: o.boolean("EnableMetrics")?,
-            send_timeout: secs(send_secs),
-            retry_timeout: secs(retry_secs),
-            remove_on_mismatch: o.boolean("RemoveOnMismatch")?,
-            apple,
-            android,
-            enable_console_log: console || !file,
-            enable_file_log: file,
-            log_file_location: o.string("LogFileLocation")?,
-            log_format,
-            tls_cert_file: o.string("TlsCertFile")?,
-            tls_key_file: o.string("TlsKeyFile")?,
-            tls_client_ca_file: o.string("TlsClientCAFile")?,
-            grpc_auth_token: o.string("GrpcAuthToken")?,
+            delivery: Delivery {
+                send_timeout: secs(send_secs),
+                retry_timeout: secs(retry_secs),
+                remove_on_mismatch: o.boolean("RemoveOnMismatch")?,
+            },
+            targets: TargetSettings { apple, android },
+            logging: Logging {
+                console: console || !file,
+                file,
+                file_location: o.string("LogFileLocation")?,
+                format: log_format,
+            },
         })
     }
 }
@@ -225,34 +292,34 @@ mod tests {
     #[test]
     fn mpns_sample_is_accepted_unchanged() {
         let c = Config::parse(SAMPLE.as_bytes()).unwrap();
-        assert_eq!(c.listen_address, ":8066");
-        assert_eq!(c.throttle_per_sec, 300);
-        assert_eq!(c.send_timeout, Duration::from_secs(30));
-        assert_eq!(c.retry_timeout, Duration::from_secs(8));
-        let kinds: Vec<_> = c.apple.iter().map(|a| a.kind.as_str()).collect();
+        assert_eq!(c.listeners.http, ":8066");
+        assert_eq!(c.throttle.per_sec.get(), 300);
+        assert_eq!(c.delivery.send_timeout, Duration::from_secs(30));
+        assert_eq!(c.delivery.retry_timeout, Duration::from_secs(8));
+        let kinds: Vec<_> = c.targets.apple.iter().map(|a| a.kind.as_str()).collect();
         assert_eq!(kinds, ["apple", "apple_rn"]);
-        assert_eq!(c.apple[1].topic, "com.mattermost.react.native");
-        assert_eq!(c.android[1].kind, "android_rn");
-        assert_eq!(c.log_format, LogFormat::Plain);
-        assert_eq!(c.grpc_listen_address, ":50051");
+        assert_eq!(c.targets.apple[1].topic, "com.mattermost.react.native");
+        assert_eq!(c.targets.android[1].kind, "android_rn");
+        assert_eq!(c.logging.format, LogFormat::Plain);
+        assert_eq!(c.listeners.grpc, ":50051");
     }
 
     #[test]
     fn defaults_follow_mpns() {
         let c = Config::parse(br#"{"sendtimeoutsec":0,"RetryTimeoutSec":60,"LogFormat":"xml"}"#)
             .unwrap();
-        assert_eq!(c.send_timeout, Duration::from_secs(30));
+        assert_eq!(c.delivery.send_timeout, Duration::from_secs(30));
         assert_eq!(
-            c.retry_timeout,
+            c.delivery.retry_timeout,
             Duration::from_secs(30),
             "clamped to the send budget"
         );
         assert!(
-            c.enable_console_log,
+            c.logging.console,
             "console forced on when file logging is off"
         );
-        assert_eq!(c.throttle_per_sec, 1);
-        assert_eq!(c.listen_address, ":8086");
+        assert_eq!(c.throttle.per_sec.get(), 1);
+        assert_eq!(c.listeners.http, ":8086");
     }
 
     #[test]
@@ -275,12 +342,15 @@ mod tests {
     fn debug_output_redacts_secrets() {
         let c = Config::parse(
             br#"{"ApplePushSettings":[{"Type":"a","ApplePushCertPassword":"hunter2"}],
-                 "AndroidPushSettings":[{"Type":"b","AndroidApiKey":"AIzaSecret"}]}"#,
+                 "AndroidPushSettings":[{"Type":"b","AndroidApiKey":"AIzaSecret"}],
+                 "GrpcAuthToken":"t0psecret"}"#,
         )
         .unwrap();
         let shown = format!("{c:?}");
         assert!(
-            !shown.contains("hunter2") && !shown.contains("AIzaSecret"),
+            !shown.contains("hunter2")
+                && !shown.contains("AIzaSecret")
+                && !shown.contains("t0psecret"),
             "{shown}"
         );
     }
@@ -288,8 +358,8 @@ mod tests {
     #[test]
     fn embedded_dry_run_config_is_valid() {
         let c = Config::embedded_dry_run();
-        assert!(c.apple.iter().all(|a| a.dry_run));
-        assert!(c.android.iter().all(|a| a.dry_run));
-        assert!(!c.apple.is_empty() && !c.android.is_empty());
+        assert!(c.targets.apple.iter().all(|a| a.dry_run));
+        assert!(c.targets.android.iter().all(|a| a.dry_run));
+        assert!(!c.targets.apple.is_empty() && !c.targets.android.is_empty());
     }
 }

@@ -1,6 +1,7 @@
-//! Health as the design's table says: `""` and `pushgate.v1.PushProxy` follow the process (and
-//! turn NOT_SERVING when draining), each target `Type` follows its credentials and upstream.
-//! The same state feeds `grpc.health.v1` (Check/Watch) and the HTTP `/readyz` body.
+//! Health, as the README's "Running it in production" describes it: `""` and
+//! `pushgate.v1.PushProxy` follow the process (and turn NOT_SERVING when draining), each target
+//! `Type` follows its credentials and upstream. The same state feeds `grpc.health.v1`
+//! (Check/Watch) and the HTTP `/readyz` body.
 
 use std::{
     collections::BTreeMap,
@@ -38,31 +39,33 @@ impl Health {
         }
     }
 
-    /// Records a target's state; only a change is announced to `Watch` streams.
+    /// Records what a send showed of a target's upstream; only a change is announced to
+    /// `Watch` streams. A `Type` the live config no longer has is ignored: a send that started
+    /// before a reload must not bring a removed target back.
     pub async fn set_target(&self, kind: &str, serving: bool) {
-        // Called after every send: compare before allocating a key.
+        // Called after every send: compare before touching the reporter.
         let changed = {
             let mut targets = self.targets.lock().unwrap_or_else(|e| e.into_inner());
             match targets.get_mut(kind) {
-                Some(current) if *current == serving => false,
-                Some(current) => {
+                Some(current) if *current != serving => {
                     *current = serving;
                     true
                 }
-                None => {
-                    targets.insert(kind.to_string(), serving);
-                    true
-                }
+                _ => false,
             }
         };
         if changed {
-            let status = if serving {
-                ServingStatus::Serving
-            } else {
-                ServingStatus::NotServing
-            };
-            self.reporter.set_service_status(kind, status).await;
+            self.announce(kind, serving).await;
         }
+    }
+
+    async fn announce(&self, kind: &str, serving: bool) {
+        let status = if serving {
+            ServingStatus::Serving
+        } else {
+            ServingStatus::NotServing
+        };
+        self.reporter.set_service_status(kind, status).await;
     }
 
     /// After a reload: the new set of targets; ones no longer configured stop being reported.
@@ -84,7 +87,14 @@ impl Health {
             self.reporter.clone().clear_service_status(&kind).await;
         }
         for (kind, serving) in targets {
-            self.set_target(&kind, serving).await;
+            let previous = self
+                .targets
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(kind.clone(), serving);
+            if previous != Some(serving) {
+                self.announce(&kind, serving).await;
+            }
         }
     }
 

@@ -1,19 +1,29 @@
 //! pushgate's core: config, delivery targets, the `PushProxy` service, health, and the server
-//! that puts them on the network.
+//! that puts them on the network. What other crates use is public (the config, the server, the
+//! version); everything else is the core's own.
+//!
+//! Following one push: `service.rs` validates (`push.rs`) and routes (`targets.rs`) it;
+//! `delivery.rs` runs the attempts against a provider (`apns/`, `fcm/`); `outcome.rs` is what
+//! comes back. docs/anatomy-of-a-push.md walks the whole path.
 
-pub mod apns;
-pub mod auth;
+mod apns;
+mod bridge_backend;
 pub mod config;
-pub mod emoji;
-pub mod fcm;
-pub mod health;
-pub mod metrics;
-pub mod push;
-pub mod retry;
+mod delivery;
+mod drain;
+mod emoji;
+mod fcm;
+mod grpc_auth;
+mod health;
+mod metrics;
+mod outcome;
+mod push;
+mod retry;
 pub mod server;
-pub mod service;
-pub mod targets;
-pub mod tls;
+mod service;
+mod targets;
+mod tls;
+mod upstream;
 
 /// `GET /version` and `-version`: the crate version and the git hash it was built from.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -43,7 +43,7 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Command, String> {
     Ok(Command::Run(config))
 }
 
-/// MPNS's lookup without its `/tmp` step (design deviation 6).
+/// MPNS's lookup without its `/tmp` step (docs/deviations.md, 6).
 fn find_config(name: &str) -> Option<PathBuf> {
     [
         format!("./config/{name}"),
@@ -80,15 +80,15 @@ fn init_logging(config: &Config) -> Result<(), String> {
 
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let file = if config.enable_file_log {
-        let path = if config.log_file_location.is_empty() {
+    let file = if config.logging.file {
+        let path = if config.logging.file_location.is_empty() {
             // MPNS: ./logs/push_proxy.log, or ./push_proxy.log when ./logs cannot be made.
             match std::fs::create_dir_all("logs") {
                 Ok(()) => PathBuf::from("logs/push_proxy.log"),
                 Err(_) => PathBuf::from("push_proxy.log"),
             }
         } else {
-            PathBuf::from(&config.log_file_location)
+            PathBuf::from(&config.logging.file_location)
         };
         let file = std::fs::OpenOptions::new()
             .create(true)
@@ -99,7 +99,7 @@ fn init_logging(config: &Config) -> Result<(), String> {
     } else {
         None
     };
-    let writer = match (config.enable_console_log, file.clone()) {
+    let writer = match (config.logging.console, file.clone()) {
         (true, Some(file)) => BoxMakeWriter::new(std::io::stdout.and(file)),
         (false, Some(file)) => BoxMakeWriter::new(file),
         (_, None) => BoxMakeWriter::new(std::io::stdout),
@@ -109,7 +109,7 @@ fn init_logging(config: &Config) -> Result<(), String> {
         .with_env_filter(filter)
         .with_writer(writer)
         .with_ansi(ansi);
-    match config.log_format {
+    match config.logging.format {
         LogFormat::Json => builder.json().flatten_event(true).init(),
         LogFormat::Plain => builder.init(),
     }

@@ -1,5 +1,6 @@
-//! Prometheus metrics: every MPNS metric with its name, labels and help text (contract §7; with
-//! `service_delivered_total` registered, design deviation 5), and pushgate's own `pushgate_*`.
+//! Prometheus metrics: every MPNS metric with its name, labels and help text
+//! (docs/mpns-contract.md §7; with `service_delivered_total` registered, docs/deviations.md, 5),
+//! and pushgate's own `pushgate_*`. Metrics observe; nothing decides by reading them.
 //! Client-controlled label values are bounded: an unknown `type` is counted as `other`.
 
 use std::time::Duration;
@@ -10,7 +11,7 @@ use prometheus::{
 };
 use pushgate::v1::Status;
 
-use crate::targets::{Family, Outcome};
+use crate::outcome::{Family, Outcome};
 
 pub struct Metrics {
     registry: Registry,
@@ -212,7 +213,6 @@ impl Metrics {
         }
     }
 
-    /// One attempt to a provider, whatever its result.
     /// The histograms a target's attempts feed, looked up once when the target is built.
     pub fn attempts(&self, family: Family, kind: &str) -> AttemptMetrics {
         AttemptMetrics {
@@ -232,11 +232,9 @@ impl Metrics {
         self.token_refreshes.with_label_values(&[kind])
     }
 
-    /// A connector layer for a target's HTTP client that counts the connections it opens.
-    pub fn connection_counter(&self, kind: &str) -> CountConnections {
-        CountConnections {
-            opened: self.connections.with_label_values(&[kind]),
-        }
+    /// The counter of connections a target's HTTP client opens (`upstream.rs` bumps it).
+    pub fn connection_counter(&self, kind: &str) -> IntCounter {
+        self.connections.with_label_values(&[kind])
     }
 
     pub fn certificate_expires(&self, kind: &str, unix_seconds: i64) {
@@ -290,61 +288,5 @@ impl AttemptMetrics {
         self.provider.observe(secs);
         self.notification.observe(secs);
         self.target.observe(secs);
-    }
-}
-
-/// Counts successful connects of the connector it wraps (reqwest's connector type is sealed,
-/// so this is generic over whatever it returns).
-#[derive(Clone)]
-pub struct CountConnections {
-    opened: IntCounter,
-}
-
-impl<S> tower::Layer<S> for CountConnections {
-    type Service = Counted<S>;
-
-    fn layer(&self, inner: S) -> Counted<S> {
-        Counted {
-            inner,
-            opened: self.opened.clone(),
-        }
-    }
-}
-
-#[derive(Clone)]
-pub struct Counted<S> {
-    inner: S,
-    opened: IntCounter,
-}
-
-impl<S, R> tower::Service<R> for Counted<S>
-where
-    S: tower::Service<R>,
-    S::Future: Send + 'static,
-    S::Response: Send + 'static,
-    S::Error: Send + 'static,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future =
-        std::pin::Pin<Box<dyn std::future::Future<Output = Result<S::Response, S::Error>> + Send>>;
-
-    fn poll_ready(
-        &mut self,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, req: R) -> Self::Future {
-        let connecting = self.inner.call(req);
-        let opened = self.opened.clone();
-        Box::pin(async move {
-            let conn = connecting.await;
-            if conn.is_ok() {
-                opened.inc();
-            }
-            conn
-        })
     }
 }

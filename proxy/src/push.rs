@@ -1,10 +1,10 @@
 //! What every entry point (unary gRPC, StreamPush, the HTTP bridge) does to a push before it
-//! reaches a target: MPNS's validation in MPNS's order and words (contract §1.1, §1.2), the
+//! reaches a target: MPNS's validation in MPNS's order and words (docs/mpns-contract.md §1.1, §1.2), the
 //! `-vN` app-version suffix, and truncation.
 
 use pushgate::v1::{PushAck, PushNotification};
 
-/// MPNS keeps messages up to 2047 bytes and cuts longer ones to 2046 (contract §1.1 step 4).
+/// MPNS keeps messages up to 2047 bytes and cuts longer ones to 2046 (docs/mpns-contract.md §1.1 step 4).
 const MAX_MESSAGE_BYTES: usize = 2047;
 const CUT_MESSAGE_BYTES: usize = 2046;
 const MAX_CHANNEL_NAME_BYTES: usize = 64;
@@ -68,7 +68,7 @@ pub fn check_ack(ack: &PushAck) -> Result<(), Rejection> {
     )))
 }
 
-/// Cuts at the last character boundary within `max` bytes (design deviation 1: MPNS cuts bytes
+/// Cuts at the last character boundary within `max` bytes (docs/deviations.md, 1: MPNS cuts bytes
 /// and can leave half a character).
 fn truncate_utf8(s: &mut String, max: usize) {
     if s.len() > max {
@@ -96,7 +96,7 @@ pub fn split_app_version(platform: &str) -> (&str, i64) {
     }
 }
 
-/// Device tokens in logs: the first 16 bytes and `…` (contract §8).
+/// Device tokens in logs: the first 16 bytes and `…` (docs/mpns-contract.md §8).
 pub fn redact_token(token: &str) -> String {
     if token.len() <= 16 {
         return token.to_string();

@@ -1,6 +1,7 @@
-//! The retry policy shared by the APNs and FCM senders: MPNS's three attempts with 1 s, 2 s
-//! waits (contract §5.2), each attempt bounded by `RetryTimeoutSec`, all inside the
-//! `SendTimeoutSec` budget; a provider's `Retry-After` is honoured when longer (deviation 4).
+//! The retry policy the delivery loop (`delivery.rs`) asks: MPNS's three attempts with 1 s, 2 s
+//! waits (docs/mpns-contract.md §5.2), each attempt bounded by `RetryTimeoutSec`, all inside the
+//! `SendTimeoutSec` budget; a provider's `Retry-After` is honoured when longer
+//! (docs/deviations.md, 4). It decides, the loop does: kept apart so each reads on its own.
 
 use std::time::{Duration, Instant};
 
@@ -10,14 +11,15 @@ pub const MAX_ATTEMPTS: u32 = 3;
 const FIRST_WAIT: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone, Copy)]
-pub struct Retry {
+pub struct RetryPolicy {
+    /// `RetryTimeoutSec`: no single attempt may take longer.
     attempt_timeout: Duration,
 }
 
-impl Retry {
+impl RetryPolicy {
     pub fn from_config(config: &Config) -> Self {
-        Retry {
-            attempt_timeout: config.retry_timeout,
+        RetryPolicy {
+            attempt_timeout: config.delivery.retry_timeout,
         }
     }
 
@@ -62,7 +64,7 @@ mod tests {
 
     #[test]
     fn waits_double_and_stop_at_three_attempts_or_the_budget() {
-        let r = Retry {
+        let r = RetryPolicy {
             attempt_timeout: Duration::from_secs(8),
         };
         let far = Instant::now() + Duration::from_secs(60);

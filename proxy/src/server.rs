@@ -4,16 +4,13 @@
 use std::{future::IntoFuture, net::SocketAddr, sync::Arc, time::Duration};
 
 use axum::serve::ListenerExt;
-use pushgate::v1::{
-    push_proxy_server::PushProxyServer, PushAck, PushNotification, SendAckResponse,
-    SendPushRequest, SendPushResponse,
-};
-use pushgate_bridge::{bind_address, Backend, Readiness, Settings, ThrottleSettings};
+use pushgate::v1::push_proxy_server::PushProxyServer;
+use pushgate_bridge::{bind_address, Settings};
 use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 
 use crate::{
-    auth,
     config::Config,
+    grpc_auth,
     health::Health,
     metrics::Metrics,
     service::{Live, PushService},
@@ -52,16 +49,14 @@ impl Running {
         self.service.health().start_draining().await;
         let _ = self.shutdown.send(true);
         let deadline = tokio::time::Instant::now() + self.drain;
-        let in_flight = self.service.metrics().in_flight.clone();
+        let in_flight = self.service.in_flight();
         let idle = async {
             loop {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                if in_flight.get() == 0 {
-                    // Let the last answers reach the socket.
-                    tokio::time::sleep(Duration::from_millis(500)).await;
-                    if in_flight.get() == 0 {
-                        return;
-                    }
+                in_flight.idle().await;
+                // Let the last answers reach the socket.
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                if in_flight.count() == 0 {
+                    return;
                 }
             }
         };
@@ -80,8 +75,8 @@ impl Running {
 }
 
 /// Targets for `config`, with their health announced.
-async fn live(config: &Config, metrics: &Arc<Metrics>, health: &Health) -> Live {
-    let targets = Targets::from_config(config, metrics);
+async fn live(config: &Config, metrics: &Arc<Metrics>, health: &Arc<Health>) -> Live {
+    let targets = Targets::from_config(config, metrics, health);
     let serving = targets.iter().map(|t| (t.kind.clone(), true));
     let failed = targets.failed.iter().map(|(kind, _)| (kind.clone(), false));
     health
@@ -89,7 +84,7 @@ async fn live(config: &Config, metrics: &Arc<Metrics>, health: &Health) -> Live 
         .await;
     Live {
         targets,
-        send_timeout: config.send_timeout,
+        send_timeout: config.delivery.send_timeout,
     }
 }
 
@@ -102,8 +97,8 @@ pub async fn start(config: &Config) -> Result<Running, String> {
     health.set_process_serving().await;
     let service = PushService::new(live, health, metrics);
 
-    let grpc_listener = bind(&config.grpc_listen_address).await?;
-    let http_listener = bind(&config.listen_address).await?;
+    let grpc_listener = bind(&config.listeners.grpc).await?;
+    let http_listener = bind(&config.listeners.http).await?;
     let grpc_addr = grpc_listener.local_addr().map_err(|e| e.to_string())?;
     let http_addr = http_listener.local_addr().map_err(|e| e.to_string())?;
     let (shutdown, stop) = watch::channel(false);
@@ -130,9 +125,9 @@ pub async fn start(config: &Config) -> Result<Running, String> {
         .add_service(reflection_v1alpha)
         .add_service(PushProxyServer::with_interceptor(
             service.clone(),
-            auth::interceptor(&config.grpc_auth_token),
+            grpc_auth::interceptor(&config.listeners.grpc_auth_token),
         ));
-    let grpc_task = match tls::acceptor(config, &[b"h2"])? {
+    let grpc_task = match tls::acceptor(&config.listeners.tls, &[b"h2"])? {
         None => {
             // No Nagle: a small answer must not wait for the caller's delayed ACK.
             let incoming =
@@ -152,7 +147,7 @@ pub async fn start(config: &Config) -> Result<Running, String> {
     };
 
     let app = pushgate_bridge::router(Arc::new(service.clone()), bridge_settings(config));
-    let http_task = match tls::acceptor(config, &[b"h2", b"http/1.1"])? {
+    let http_task = match tls::acceptor(&config.listeners.tls, &[b"h2", b"http/1.1"])? {
         None => {
             let listener = http_listener.tap_io(|tcp| {
                 let _ = tcp.set_nodelay(true);
@@ -175,11 +170,11 @@ pub async fn start(config: &Config) -> Result<Running, String> {
         }
     };
 
-    tracing::info!("Server is listening on {}", config.listen_address);
-    tracing::info!("gRPC server is listening on {}", config.grpc_listen_address);
+    tracing::info!("Server is listening on {}", config.listeners.http);
+    tracing::info!("gRPC server is listening on {}", config.listeners.grpc);
     Ok(Running {
         grpc_addr,
-        drain: config.send_timeout + Duration::from_secs(1),
+        drain: config.delivery.send_timeout + Duration::from_secs(1),
         http_addr,
         service,
         shutdown,
@@ -209,48 +204,9 @@ async fn stopped(mut stop: watch::Receiver<bool>) {
 
 fn bridge_settings(config: &Config) -> Settings {
     Settings {
-        throttle: ThrottleSettings {
-            per_sec: config.throttle_per_sec.max(1) as u64,
-            memory_store_size: config.throttle_memory_store_size.max(0) as usize,
-            vary_by: config
-                .throttle_vary_by_header
-                .split_whitespace()
-                .map(String::from)
-                .collect(),
-            enforce: config.throttle_enforce,
-        },
+        throttle: config.throttle.clone(),
         metrics_enabled: config.enable_metrics,
         hash: crate::GIT_HASH.into(),
         version: crate::VERSION.into(),
-    }
-}
-
-/// The embedded bridge calls the service directly: same validation, no network hop.
-impl Backend for PushService {
-    async fn send_push(&self, n: PushNotification) -> Result<SendPushResponse, tonic::Status> {
-        self.send_push_answer(SendPushRequest {
-            notification: Some(n),
-            request_id: String::new(),
-        })
-        .await
-    }
-
-    async fn send_ack(&self, ack: PushAck) -> Result<SendAckResponse, tonic::Status> {
-        self.send_ack_answer(&ack)
-    }
-
-    fn metrics(&self) -> Option<String> {
-        Some(PushService::metrics(self).render())
-    }
-
-    fn bad_request(&self) {
-        PushService::metrics(self).bad_request.inc();
-    }
-
-    async fn readiness(&self) -> Readiness {
-        Readiness {
-            ready: !self.health().is_draining(),
-            targets: self.health().targets(),
-        }
     }
 }

@@ -17,10 +17,12 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Streaming};
 
 use crate::{
+    drain::InFlight,
     health::Health,
     metrics::Metrics,
+    outcome::{Family, Outcome},
     push::{self, check_ack, redact_token, Rejection},
-    targets::{Family, Outcome, Targets},
+    targets::Targets,
 };
 
 /// How many pushes of one StreamPush call may be in flight at once; past it the server stops
@@ -37,11 +39,14 @@ struct Inner {
     live: RwLock<Arc<Live>>,
     health: Arc<Health>,
     metrics: Arc<Metrics>,
+    /// Every push taken and not yet answered; shutdown waits for it to empty.
+    in_flight: InFlight,
 }
 
 /// What a config reload replaces.
 pub struct Live {
     pub targets: Targets,
+    /// `SendTimeoutSec`: each push is answered within this, retries included.
     pub send_timeout: Duration,
 }
 
@@ -52,6 +57,7 @@ impl PushService {
                 live: RwLock::new(Arc::new(live)),
                 health,
                 metrics,
+                in_flight: InFlight::default(),
             }),
         }
     }
@@ -83,12 +89,17 @@ impl PushService {
         &self.inner.health
     }
 
+    pub fn in_flight(&self) -> &InFlight {
+        &self.inner.in_flight
+    }
+
     /// Validates, routes and sends one push within the send budget.
     pub async fn push(&self, n: PushNotification) -> Result<Outcome, Rejection> {
         let metrics = &self.inner.metrics;
         let _timer = metrics.request_duration.start_timer();
+        let _in_flight = self.inner.in_flight.start();
         metrics.in_flight.inc();
-        let _in_flight = scopeguard(|| metrics.in_flight.dec());
+        let _gauge = scopeguard(|| metrics.in_flight.dec());
         let push = push::prepare(n).inspect_err(|r| self.reject(r))?;
         let live = self.live();
         let target = live
@@ -115,13 +126,7 @@ impl PushService {
             "Sending {} push notification",
             target.family.label()
         );
-        let deadline = Instant::now() + live.send_timeout;
-        let sent = tokio::time::timeout_at(deadline.into(), target.send(&push, deadline)).await;
-        let outcome =
-            sent.unwrap_or_else(|_| Outcome::fail("context deadline exceeded", "RequestError"));
-        if let Some(ok) = outcome.upstream_ok {
-            self.inner.health.set_target(&target.kind, ok).await;
-        }
+        let outcome = target.send(&push, Instant::now() + live.send_timeout).await;
         metrics.outcome(
             target.family,
             &push.n.r#type,

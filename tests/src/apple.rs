@@ -44,7 +44,7 @@ pub fn apple_config(mock: &MockApns, key: &AppleKey) -> Config {
         ..Default::default()
     };
     let mut config = dry_run_config();
-    config.apple = vec![
+    config.targets.apple = vec![
         entry("apple", "com.mattermost.Mattermost"),
         entry("apple_rn", "com.mattermost.react.native"),
     ];
@@ -88,7 +88,7 @@ pub fn cert_auth_config(
     password: &str,
 ) -> Config {
     let mut config = apple_config(mock, key);
-    for entry in &mut config.apple {
+    for entry in &mut config.targets.apple {
         entry.auth_key_file.clear();
         entry.cert_private = path.to_string_lossy().into();
         entry.cert_password = password.into();

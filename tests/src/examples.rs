@@ -1,10 +1,10 @@
-//! The replayable examples of contract §10 that reach a provider: the Mattermost server's
+//! The replayable examples of docs/mpns-contract.md §10 that reach a provider: the Mattermost server's
 //! exact request bytes and what MPNS sends upstream for them.
 
 pub const SIG: &str =
     "eyJhbGciOiJFUzI1NiIsInR5cCI6IkpXVCJ9.eyJhY2tfaWQiOiJhY2sxIiwiZGV2aWNlX2lkIjoidG9rIn0.SIG";
 
-/// (name, request, expected APNs body, expected topic, expected push type) from contract §10,
+/// (name, request, expected APNs body, expected topic, expected push type) from docs/mpns-contract.md §10,
 /// with the `apple_rn` topic com.mattermost.react.native and `apple` com.mattermost.Mattermost.
 pub fn apple_examples() -> Vec<(&'static str, String, String, &'static str, &'static str)> {
     let s = |x: &str| x.replace("SIG", SIG);
@@ -57,7 +57,7 @@ pub fn with_sig(json: &str) -> String {
     json.replace("\"SIG\"", &format!("\"{SIG}\""))
 }
 
-/// (name, request, expected FCM body) from contract §10, signatures filled in.
+/// (name, request, expected FCM body) from docs/mpns-contract.md §10, signatures filled in.
 pub fn android_examples() -> Vec<(&'static str, String, String)> {
     [
     (

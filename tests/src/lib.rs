@@ -16,8 +16,8 @@ pub mod mock_fcm;
 /// A config whose four targets are dry-run, listening on free loopback ports.
 pub fn dry_run_config() -> Config {
     let mut config = Config::embedded_dry_run();
-    config.listen_address = "127.0.0.1:0".into();
-    config.grpc_listen_address = "127.0.0.1:0".into();
+    config.listeners.http = "127.0.0.1:0".into();
+    config.listeners.grpc = "127.0.0.1:0".into();
     config
 }
 

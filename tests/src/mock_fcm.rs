@@ -308,6 +308,6 @@ pub fn android_config(mock: &MockFcm) -> pushgate_proxy::config::Config {
         ..Default::default()
     };
     let mut config = crate::dry_run_config();
-    config.android = vec![entry("android"), entry("android_rn")];
+    config.targets.android = vec![entry("android"), entry("android_rn")];
     config
 }

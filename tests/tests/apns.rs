@@ -1,5 +1,5 @@
 //! The Apple target against a mock APNs (HTTP/2 over TLS), driven through the gRPC API:
-//! the exact requests of contract §10, every outcome of §5.1, retries, token reuse, cert auth
+//! the exact requests of docs/mpns-contract.md §10, every outcome of §5.1, retries, token reuse, cert auth
 //! and connection sharing.
 
 use std::time::{Duration, Instant};
@@ -104,7 +104,7 @@ async fn outcome_for(reply: Reply, remove_on_mismatch: bool) -> (SendPushRespons
     mock.reply_with(move |_, _| reply.clone());
     let key = apple_key();
     let mut config = apple_config(&mock, &key);
-    config.remove_on_mismatch = remove_on_mismatch;
+    config.delivery.remove_on_mismatch = remove_on_mismatch;
     let running = start(&config).await;
     let mut client = grpc_client(&running).await;
     let answer = send(&mut client, from_json(r#"{"platform":"apple_rn-v2","server_id":"s","device_id":"tok","type":"message","message":"m"}"#)).await;
@@ -277,7 +277,7 @@ async fn unreachable_apns_fails_with_transport_error_after_three_attempts() {
     let mut config = apple_config(&mock, &key);
     // A port nothing listens on.
     let closed = pushgate_tests::free_port();
-    for entry in &mut config.apple {
+    for entry in &mut config.targets.apple {
         entry.endpoint = format!("https://127.0.0.1:{closed}");
     }
     let running = start(&config).await;
@@ -307,8 +307,8 @@ async fn send_to_silent_apns(
     mock.reply_with(|_, _| Reply::ok().after(Duration::from_secs(30)));
     let key = apple_key();
     let mut config = apple_config(&mock, &key);
-    config.retry_timeout = retry_timeout;
-    config.send_timeout = send_timeout;
+    config.delivery.retry_timeout = retry_timeout;
+    config.delivery.send_timeout = send_timeout;
     let running = start(&config).await;
     let mut client = grpc_client(&running).await;
     let started = Instant::now();
@@ -465,7 +465,7 @@ async fn certificate_auth_with_a_pem_presents_the_client_certificate() {
 
     // Without the certificate the same mock refuses the handshake.
     let mut config = apple_config(&mock, &key);
-    config.retry_timeout = Duration::from_secs(1);
+    config.delivery.retry_timeout = Duration::from_secs(1);
     let running = start(&config).await;
     let mut client = grpc_client(&running).await;
     let answer = send(
@@ -485,7 +485,7 @@ async fn bad_credentials_skip_the_target_and_keep_the_process() {
     let mut config = apple_config(&mock, &key);
     let junk = temp_dir("junk").join("AuthKey.p8");
     std::fs::write(&junk, "not a key").unwrap();
-    config.apple[1].auth_key_file = junk.to_string_lossy().into();
+    config.targets.apple[1].auth_key_file = junk.to_string_lossy().into();
     let running = start(&config).await;
     let mut client = grpc_client(&running).await;
     let err = client

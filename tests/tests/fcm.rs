@@ -1,5 +1,5 @@
 //! The Android target against a mock FCM v1 + OAuth2 token endpoint, driven through the gRPC
-//! API: the exact messages of contract §10, every outcome of §5.1, retries, token caching.
+//! API: the exact messages of docs/mpns-contract.md §10, every outcome of §5.1, retries, token caching.
 
 use std::time::{Duration, Instant};
 
@@ -87,7 +87,7 @@ async fn outcome_for(
     let mock = MockFcm::start().await;
     mock.reply_with(move |_, n| script(n));
     let mut config = android_config(&mock);
-    config.remove_on_mismatch = remove_on_mismatch;
+    config.delivery.remove_on_mismatch = remove_on_mismatch;
     let running = start(&config).await;
     let mut client = grpc_client(&running).await;
     let started = Instant::now();
@@ -302,7 +302,7 @@ async fn a_bad_service_account_file_skips_the_target_only() {
     let mut config = android_config(&mock);
     let bad = pushgate_tests::temp_dir("badsa").join("sa.json");
     std::fs::write(&bad, r#"{"type":"service_account","project_id":"p","client_email":"x@y","private_key":"-----BEGIN PRIVATE KEY-----\nnope\n-----END PRIVATE KEY-----\n"}"#).unwrap();
-    config.android[1].service_file_location = bad.to_string_lossy().into();
+    config.targets.android[1].service_file_location = bad.to_string_lossy().into();
     let running = start(&config).await;
     let mut client = grpc_client(&running).await;
     let err = client

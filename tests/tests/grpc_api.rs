@@ -161,7 +161,7 @@ async fn stream_push_answers_each_of_1000_in_flight_requests_once() {
 async fn health_reports_process_service_and_each_target_and_draining() {
     let mut config = dry_run_config();
     // A real (non-dry-run) Android entry without credentials fails to initialise.
-    config.android[1].dry_run = false;
+    config.targets.android[1].dry_run = false;
     let running = start(&config).await;
     let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", running.grpc_addr))
         .unwrap()
@@ -214,7 +214,7 @@ async fn health_reports_process_service_and_each_target_and_draining() {
 #[tokio::test]
 async fn grpc_auth_token_is_required_when_configured_but_not_for_health() {
     let mut config = dry_run_config();
-    config.grpc_auth_token = "s3cret-token".into();
+    config.listeners.grpc_auth_token = "s3cret-token".into();
     let running = start(&config).await;
     let mut client = grpc_client(&running).await;
     let request = || SendPushRequest {

@@ -1,4 +1,4 @@
-//! The MPNS HTTP API, byte for byte (contract §10.1), on the embedded bridge and on a standalone
+//! The MPNS HTTP API, byte for byte (docs/mpns-contract.md §10.1), on the embedded bridge and on a standalone
 //! `pushgate-bridge` in front of a separately started proxy.
 
 use std::{sync::Arc, time::Duration};
@@ -6,11 +6,11 @@ use std::{sync::Arc, time::Duration};
 use pushgate_bridge::{router, GrpcBackend, Settings, ThrottleSettings};
 use pushgate_tests::{dry_run_config, http_url, start};
 
-/// The sample config's targets, as contract §10.1 assumes: `android` is configured but has no
+/// The sample config's targets, as docs/mpns-contract.md §10.1 assumes: `android` is configured but has no
 /// credentials, so it is not initialised; `apple_rn` works (dry-run here).
 fn sample_like_config() -> pushgate_proxy::config::Config {
     let mut config = dry_run_config();
-    config.android[0].dry_run = false;
+    config.targets.android[0].dry_run = false;
     config
 }
 
@@ -216,8 +216,8 @@ async fn malformed_bodies_each_get_one_answer_and_the_server_stays_up() {
 #[tokio::test]
 async fn enforced_throttle_refuses_with_429() {
     let mut config = sample_like_config();
-    config.throttle_enforce = true;
-    config.throttle_per_sec = 3;
+    config.throttle.enforce = true;
+    config.throttle.per_sec = std::num::NonZeroU64::new(3).unwrap();
     let running = start(&config).await;
     let client = reqwest::Client::new();
     let mut refused = None;
@@ -278,7 +278,7 @@ async fn standalone_bridge_in_front_of_the_grpc_server() {
     server.abort();
 }
 
-/// Contract §10.2–§10.10 as a Mattermost server sends them: through the HTTP bridge, into the
+/// docs/mpns-contract.md §10.2–§10.10 as a Mattermost server sends them: through the HTTP bridge, into the
 /// mock APNs and FCM, compared byte for byte upstream; and provider answers mapped back.
 #[tokio::test]
 async fn provider_examples_through_the_bridge() {
@@ -292,7 +292,7 @@ async fn provider_examples_through_the_bridge() {
     let fcm = MockFcm::start().await;
     let key = apple_key();
     let mut config = apple_config(&apns, &key);
-    config.android = mock_fcm::android_config(&fcm).android;
+    config.targets.android = mock_fcm::android_config(&fcm).targets.android;
     let running = start(&config).await;
     let client = reqwest::Client::new();
     let url = http_url(&running, "/api/v1/send_push");
@@ -315,7 +315,7 @@ async fn provider_examples_through_the_bridge() {
     let expected: Vec<String> = android.iter().map(|e| e.2.clone()).collect();
     assert_eq!(sent, expected);
 
-    // Provider answers, as the Mattermost server sees them (contract §10.2, §10.3).
+    // Provider answers, as the Mattermost server sees them (docs/mpns-contract.md §10.2, §10.3).
     let ios = &apple[0].1;
     for (reply, answer) in [
         (

@@ -38,7 +38,7 @@ async fn metrics_count_a_known_sequence() {
     });
     let key = apple_key();
     let mut config = apple_config(&apns, &key);
-    config.android = mock_fcm::android_config(&fcm).android;
+    config.targets.android = mock_fcm::android_config(&fcm).targets.android;
     config.enable_metrics = true;
     let running = start(&config).await;
     let client = reqwest::Client::new();

@@ -47,10 +47,10 @@ fn tls_config(pki: &Pki, mutual: bool) -> pushgate_proxy::config::Config {
         p.to_string_lossy().into_owned()
     };
     let mut config = dry_run_config();
-    config.tls_cert_file = write("server.pem", &pki.server.0);
-    config.tls_key_file = write("server.key", &pki.server.1);
+    config.listeners.tls.cert_file = write("server.pem", &pki.server.0);
+    config.listeners.tls.key_file = write("server.key", &pki.server.1);
     if mutual {
-        config.tls_client_ca_file = write("ca.pem", &pki.ca_pem);
+        config.listeners.tls.client_ca_file = write("ca.pem", &pki.ca_pem);
     }
     config
 }

@@ -1,74 +1,81 @@
-//! The Apple target: APNs over HTTP/2 (contract §3, §5). Our own client on reqwest + rustls,
-//! because `a2` cannot be pointed at another endpoint or CA and lacks `thread-id`.
+//! The Apple provider: APNs over HTTP/2 (docs/mpns-contract.md §3, §5). Our own client on
+//! reqwest + rustls, because `a2` cannot be pointed at another endpoint or CA and lacks
+//! `thread-id`. This module makes one attempt and says what APNs' answer means; the loop
+//! around it is `delivery.rs`.
 
-mod auth;
+mod certificate;
 mod legacy_pem;
 pub mod payload;
+mod token;
 
-use std::{
-    sync::Arc,
-    time::{Duration, Instant},
-};
+use std::time::Duration;
 
 use reqwest::{header, StatusCode};
 
 use crate::{
-    config::{AppleSettings, Config},
-    metrics::{AttemptMetrics, Metrics},
-    push::{redact_token, Push},
-    retry::{retry_after, Retry},
-    targets::{Family, Outcome},
+    config::AppleSettings,
+    delivery::{self, Answer, Context, Provider, Target, Verdict},
+    metrics::Metrics,
+    outcome::{Family, Outcome},
+    retry::retry_after,
+    upstream::{self, read, ClientSettings},
 };
+use payload::{ApnsFormat, ApnsRequest};
 
 const PRODUCTION: &str = "https://api.push.apple.com";
 const SANDBOX: &str = "https://api.sandbox.push.apple.com";
 
-pub struct Client {
-    attempts: AttemptMetrics,
+/// The target for one `ApplePushSettings` entry.
+pub fn target(
+    entry: &AppleSettings,
+    remove_on_mismatch: bool,
+    metrics: &Metrics,
+    context: impl FnOnce(Family) -> Context,
+) -> Result<Target, String> {
+    let format = ApnsFormat {
+        topic: entry.topic.clone(),
+    };
+    if entry.dry_run {
+        tracing::info!(r#type = %entry.kind, "Initializing apple notification server in dry-run mode");
+        return Ok(delivery::dry_run(&entry.kind, Family::Apple, format));
+    }
+    let client = Client::new(entry, format, remove_on_mismatch, metrics)?;
+    Ok(delivery::live(&entry.kind, client, context(Family::Apple)))
+}
+
+struct Client {
     http: reqwest::Client,
+    /// The base URL, without a trailing slash.
     endpoint: String,
-    topic: String,
-    token: Option<auth::TokenSigner>,
-    retry: Retry,
+    format: ApnsFormat,
+    /// Provider-token auth; `None` with certificate auth, where TLS carries the credential.
+    token: Option<token::TokenSigner>,
+    /// `RemoveOnMismatch`: answer MPNS's REMOVE to `DeviceTokenNotForTopic`.
     remove_on_mismatch: bool,
 }
 
-/// What one attempt came to.
-enum Step {
-    Done(Outcome),
-    /// Worth another attempt: a transport error or a 5xx.
-    Retry(Outcome, Option<Duration>),
-    ExpiredToken(Outcome),
-}
-
 impl Client {
-    pub fn new(
+    fn new(
         entry: &AppleSettings,
-        config: &Config,
-        metrics: Arc<Metrics>,
+        format: ApnsFormat,
+        remove_on_mismatch: bool,
+        metrics: &Metrics,
     ) -> Result<Client, String> {
         let token_auth = !entry.auth_key_file.is_empty()
             && !entry.auth_key_id.is_empty()
             && !entry.team_id.is_empty();
-        let mut builder = reqwest::Client::builder()
-            .use_rustls_tls()
-            .http2_prior_knowledge()
-            .connect_timeout(Duration::from_secs(20))
-            .tcp_keepalive(Duration::from_secs(15))
-            .http2_keep_alive_interval(Duration::from_secs(15))
-            .http2_keep_alive_while_idle(true)
-            .pool_idle_timeout(None)
-            .connector_layer(metrics.connection_counter(&entry.kind));
-        if !entry.ca_file.is_empty() {
-            let pem = read(&entry.ca_file, "ApplePushCAFile")?;
-            let ca = reqwest::Certificate::from_pem(&pem)
-                .map_err(|e| format!("ApplePushCAFile {}: {e}", entry.ca_file))?;
-            builder = builder.add_root_certificate(ca);
-        }
+        let mut builder = upstream::client_builder(ClientSettings {
+            ca_file: ("ApplePushCAFile", &entry.ca_file),
+            connect_timeout: Duration::from_secs(20),
+            opened: metrics.connection_counter(&entry.kind),
+        })?
+        .http2_prior_knowledge()
+        .http2_keep_alive_while_idle(true)
+        .pool_idle_timeout(None);
         let token = if token_auth {
             tracing::info!(r#type = %entry.kind, "Initializing apple notification server with AuthKey");
             let p8 = read(&entry.auth_key_file, "AppleAuthKeyFile")?;
-            Some(auth::TokenSigner::new(
+            Some(token::TokenSigner::new(
                 &p8,
                 &entry.auth_key_id,
                 &entry.team_id,
@@ -76,7 +83,8 @@ impl Client {
             )?)
         } else if !entry.cert_private.is_empty() {
             tracing::info!(r#type = %entry.kind, "Initializing apple notification server with PEM certificate");
-            let (identity, expires) = client_identity(&entry.cert_private, &entry.cert_password)?;
+            let (identity, expires) =
+                certificate::client_identity(&entry.cert_private, &entry.cert_password)?;
             if let Some(expires) = expires {
                 metrics.certificate_expires(&entry.kind, expires);
             }
@@ -99,70 +107,93 @@ impl Client {
             PRODUCTION.to_string()
         };
         Ok(Client {
-            attempts: metrics.attempts(Family::Apple, &entry.kind),
             http,
             endpoint,
-            topic: entry.topic.clone(),
+            format,
             token,
-            retry: Retry::from_config(config),
-            remove_on_mismatch: config.remove_on_mismatch,
+            remove_on_mismatch,
         })
     }
 
-    pub async fn send(&self, push: &Push, deadline: Instant) -> Outcome {
-        let request = payload::build(push, &self.topic);
-        let url = format!("{}{}", self.endpoint, request.path);
-        let did = redact_token(&push.n.device_id);
-        let mut bearer = match self.token.as_ref().map(|t| t.bearer()).transpose() {
-            Ok(b) => b,
-            Err(e) => return Outcome::fail(e, "RequestError").upstream(false),
+    /// What a non-200 answer's `reason` means (docs/mpns-contract.md §5.1, with
+    /// docs/deviations.md, 3).
+    fn classify(&self, status: StatusCode, reason: &str, retry_after: Option<Duration>) -> Answer {
+        let outcome = match reason {
+            "BadDeviceToken" | "Unregistered" | "MissingDeviceToken" => Outcome::remove(reason),
+            "DeviceTokenNotForTopic" if self.remove_on_mismatch => Outcome::remove(reason),
+            "DeviceTokenNotForTopic" => Outcome::fail(
+                format!(
+                    "APNs says the device token is not for topic {:?}: check ApplePushTopic and ApplePushUseDevelopment (token kept; RemoveOnMismatch restores MPNS's REMOVE)",
+                    self.format.topic
+                ),
+                reason,
+            ),
+            _ => Outcome::fail("unknown send response error", reason),
         };
-        let mut renewed = false;
-        let mut attempts = 0;
-        loop {
-            attempts += 1;
-            let step = self
-                .attempt(&url, &request, bearer.as_deref(), deadline)
-                .await;
-            let (outcome, retry_after) = match step {
-                Step::Done(outcome) => return outcome,
-                Step::ExpiredToken(outcome) => match (&self.token, &bearer, renewed) {
-                    // Re-sign once and try again at once (not counted as a failed attempt).
-                    (Some(signer), Some(old), false) => {
-                        renewed = true;
-                        attempts -= 1;
-                        match signer.renew(old) {
-                            Ok(new) => bearer = Some(new),
-                            Err(e) => return Outcome::fail(e, "ExpiredProviderToken"),
-                        }
-                        continue;
-                    }
-                    _ => return outcome,
-                },
-                Step::Retry(outcome, retry_after) => (outcome, retry_after),
-            };
-            tracing::error!(did = %did, retry = attempts, error = %outcome.reason, "Failed to send apple push");
-            match self.retry.next_wait(attempts, retry_after, deadline) {
-                Some(wait) => tokio::time::sleep(wait).await,
-                None => {
-                    tracing::error!(did = %did, "Max retries reached");
-                    return outcome;
-                }
-            }
-        }
+        let verdict = match reason {
+            "ExpiredProviderToken" => Verdict::Reauth,
+            // Our credentials are refused: the target is NOT_SERVING.
+            "InvalidProviderToken"
+            | "MissingProviderToken"
+            | "BadCertificate"
+            | "BadCertificateEnvironment"
+            | "Forbidden" => Verdict::Refused,
+            _ if status.is_server_error() => Verdict::Retry(retry_after),
+            _ => Verdict::Final,
+        };
+        Answer::new(outcome, verdict)
+    }
+}
+
+fn transport_error() -> Answer {
+    Answer::new(
+        Outcome::fail("unknown transport error", "RequestError"),
+        Verdict::Transport,
+    )
+}
+
+impl Provider for Client {
+    type Format = ApnsFormat;
+
+    const FAMILY: Family = Family::Apple;
+
+    fn format(&self) -> &ApnsFormat {
+        &self.format
+    }
+
+    async fn credential(
+        &self,
+        refused: Option<&str>,
+        _timeout: Duration,
+    ) -> Result<Option<String>, Answer> {
+        let Some(signer) = &self.token else {
+            return Ok(None);
+        };
+        let signed = match refused {
+            None => signer.bearer(),
+            // Re-signs unless another request already did (Apple throttles new tokens).
+            Some(refused) => signer.renew(refused),
+        };
+        let reason = match refused {
+            None => "RequestError",
+            Some(_) => "ExpiredProviderToken",
+        };
+        signed
+            .map(Some)
+            .map_err(|e| Answer::new(Outcome::fail(e, reason), Verdict::Refused))
     }
 
     async fn attempt(
         &self,
-        url: &str,
-        request: &payload::ApnsRequest,
-        bearer: Option<&str>,
-        deadline: Instant,
-    ) -> Step {
+        request: &ApnsRequest,
+        credential: Option<&str>,
+        timeout: Duration,
+    ) -> Answer {
+        let url = format!("{}{}", self.endpoint, request.path);
         let mut req = self
             .http
             .post(url)
-            .timeout(self.retry.attempt_timeout(deadline))
+            .timeout(timeout)
             .header(header::CONTENT_TYPE, "application/json; charset=utf-8")
             .header("apns-priority", request.priority)
             .header("apns-push-type", request.push_type)
@@ -170,23 +201,20 @@ impl Client {
         if let Some(topic) = &request.topic {
             req = req.header("apns-topic", topic);
         }
-        if let Some(bearer) = bearer {
+        if let Some(bearer) = credential {
             req = req.header(header::AUTHORIZATION, bearer);
         }
-        let started = Instant::now();
-        let sent = req.send().await;
-        self.attempts.observe(started.elapsed());
-        let response = match sent {
+        let started = std::time::Instant::now();
+        let response = match req.send().await {
             Ok(r) => r,
             Err(e) => {
                 tracing::debug!(error = %e, elapsed = ?started.elapsed(), "APNs transport error");
-                let outcome = Outcome::fail("unknown transport error", "RequestError");
-                return Step::Retry(outcome.upstream(false), None);
+                return transport_error();
             }
         };
         let status = response.status();
         if status == StatusCode::OK {
-            return Step::Done(Outcome::ok().upstream(true));
+            return Answer::new(Outcome::ok(), Verdict::Delivered);
         }
         let wait = retry_after(response.headers());
         let apns_id = response
@@ -195,114 +223,23 @@ impl Client {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
             .to_string();
-        let body = match response.bytes().await {
-            Ok(b) => b,
-            Err(_) => {
-                let outcome = Outcome::fail("unknown transport error", "RequestError");
-                return Step::Retry(outcome.upstream(false), None);
-            }
+        let Ok(body) = response.bytes().await else {
+            return transport_error();
         };
         let reason = serde_json::from_slice::<serde_json::Value>(&body)
             .ok()
             .and_then(|v| v["reason"].as_str().map(String::from))
             .unwrap_or_default();
-        let outcome = self.classify(&reason);
-        if outcome.status == pushgate::v1::Status::Remove {
+        let answer = self.classify(status, &reason, wait);
+        if answer.outcome.status == pushgate::v1::Status::Remove {
             tracing::info!(ApnsID = %apns_id, reason = %reason, code = status.as_u16(), "Failed to send apple push sending remove code res");
         } else {
             tracing::error!(ApnsID = %apns_id, reason = %reason, code = status.as_u16(), "Failed to send apple push with res");
         }
-        if reason == "ExpiredProviderToken" {
-            Step::ExpiredToken(outcome)
-        } else if status.is_server_error() {
-            Step::Retry(outcome, wait)
-        } else {
-            Step::Done(outcome)
-        }
+        answer
     }
 
-    /// Contract §5.1 for a non-200 answer, with design deviation 3.
-    fn classify(&self, reason: &str) -> Outcome {
-        let outcome = match reason {
-            "BadDeviceToken" | "Unregistered" | "MissingDeviceToken" => Outcome::remove(reason),
-            "DeviceTokenNotForTopic" if self.remove_on_mismatch => Outcome::remove(reason),
-            "DeviceTokenNotForTopic" => Outcome::fail(
-                format!(
-                    "APNs says the device token is not for topic {:?}: check ApplePushTopic and ApplePushUseDevelopment (token kept; RemoveOnMismatch restores MPNS's REMOVE)",
-                    self.topic
-                ),
-                reason,
-            ),
-            _ => Outcome::fail("unknown send response error", reason),
-        };
-        // Answers that mean our credentials are refused make the target NOT_SERVING.
-        let auth_rejected = matches!(
-            reason,
-            "InvalidProviderToken"
-                | "ExpiredProviderToken"
-                | "MissingProviderToken"
-                | "BadCertificate"
-                | "BadCertificateEnvironment"
-                | "Forbidden"
-        );
-        outcome.upstream(!auth_rejected)
+    fn log_error(outcome: &Outcome) -> &str {
+        &outcome.reason
     }
-}
-
-/// The TLS client certificate of certificate auth: a PEM with the certificate chain and a key
-/// (legacy-encrypted with `ApplePushCertPassword` or not), or a PKCS#12 (.p12) bundle opened
-/// with `ApplePushCertPassword`.
-/// Also returns when the leaf certificate expires, for the expiry metric.
-fn client_identity(path: &str, password: &str) -> Result<(reqwest::Identity, Option<i64>), String> {
-    let bytes = read(path, "ApplePushCertPrivate")?;
-    let pem = if bytes.trim_ascii_start().starts_with(b"-----BEGIN") {
-        if String::from_utf8_lossy(&bytes).contains("Proc-Type: 4,ENCRYPTED") {
-            legacy_pem::decrypt(&bytes, password)
-                .map_err(|e| format!("ApplePushCertPrivate {path}: {e}"))?
-        } else {
-            bytes
-        }
-    } else {
-        pkcs12_to_pem(&bytes, password)
-            .map_err(|e| format!("ApplePushCertPrivate {path}: not a PEM file, and not a PKCS#12 bundle this password opens: {e}"))?
-    };
-    let identity = reqwest::Identity::from_pem(&pem)
-        .map_err(|e| format!("ApplePushCertPrivate {path}: not a certificate and key: {e}"))?;
-    Ok((identity, leaf_expiry(&pem)))
-}
-
-/// `notAfter` of the first certificate in a PEM bundle, as Unix seconds.
-fn leaf_expiry(pem_bytes: &[u8]) -> Option<i64> {
-    let blocks = pem::parse_many(pem_bytes).ok()?;
-    let leaf = blocks.iter().find(|b| b.tag() == "CERTIFICATE")?;
-    let (_, cert) = x509_parser::parse_x509_certificate(leaf.contents()).ok()?;
-    Some(cert.validity().not_after.timestamp())
-}
-
-fn pkcs12_to_pem(der: &[u8], password: &str) -> Result<Vec<u8>, String> {
-    use p12_keystore::{KeyStore, Pkcs12ImportPolicy};
-    let store = KeyStore::from_pkcs12(der, password, Pkcs12ImportPolicy::Relaxed)
-        .map_err(|e| e.to_string())?;
-    let (_, chain) = store
-        .private_key_chain()
-        .ok_or("no private key in the bundle")?;
-    if chain.certs().is_empty() {
-        return Err("no certificate for the private key".into());
-    }
-    let mut out = String::new();
-    for cert in chain.certs() {
-        out.push_str(&pem::encode(&pem::Pem::new(
-            "CERTIFICATE",
-            cert.as_der().to_vec(),
-        )));
-    }
-    out.push_str(&pem::encode(&pem::Pem::new(
-        "PRIVATE KEY",
-        chain.key().as_der().to_vec(),
-    )));
-    Ok(out.into_bytes())
-}
-
-fn read(path: &str, key: &str) -> Result<Vec<u8>, String> {
-    std::fs::read(path).map_err(|e| format!("{key} {path}: {e}"))
 }

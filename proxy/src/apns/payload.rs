@@ -1,4 +1,4 @@
-//! The APNs request MPNS builds for a push (contract §3.2–§3.4), byte for byte: Go sorts the
+//! The APNs request MPNS builds for a push (docs/mpns-contract.md §3.2–§3.4), byte for byte: Go sorts the
 //! top-level keys and writes `aps` members in a fixed order, which is also alphabetical, so
 //! ordered maps and field order reproduce it.
 
@@ -6,10 +6,28 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::{emoji, push::Push};
-use pushgate::gojson::to_go_json;
+use crate::{delivery::Format, emoji, push::Push};
+use gojson::to_go_json;
 
-/// APNs' payload limit; larger payloads are shortened (design deviation 2).
+/// An Apple target's request format; its one setting is the topic.
+pub struct ApnsFormat {
+    /// `ApplePushTopic`: the `apns-topic` header (the app's bundle id).
+    pub topic: String,
+}
+
+impl Format for ApnsFormat {
+    type Request = ApnsRequest;
+
+    fn build(&self, push: &Push) -> ApnsRequest {
+        build(push, &self.topic)
+    }
+
+    fn describe(request: &ApnsRequest) -> (String, usize) {
+        (format!("{request:?}"), request.body.len())
+    }
+}
+
+/// APNs' payload limit; larger payloads are shortened (docs/deviations.md, 2).
 pub const MAX_PAYLOAD_BYTES: usize = 4096;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -54,7 +72,7 @@ enum Alert {
 }
 
 impl Alert {
-    /// The text that deviation 2 shortens first.
+    /// The text that deviation 2 (docs/deviations.md) shortens first.
     fn body_mut(&mut self) -> &mut String {
         match self {
             Alert::Text(body) | Alert::Dict { body, .. } => body,
@@ -107,7 +125,7 @@ fn standard_payload(push: &Push) -> Payload {
     let mut aps = Aps::default();
     let mut p = Payload::new();
 
-    // Step A: the badge. The clear/v2 rule is MPNS's, kept on purpose (contract §9.1 item 4).
+    // Step A: the badge. The clear/v2 rule is MPNS's, kept on purpose (docs/mpns-contract.md §9.1).
     if n.badge == 0 && n.r#type == "clear" && push.app_version > 1 {
         aps.badge = Some(1);
     } else if n.badge != -1 {

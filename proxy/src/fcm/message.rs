@@ -1,12 +1,12 @@
-//! The FCM v1 message MPNS builds for a push (contract §4.2): data-only, high priority, every
+//! The FCM v1 message MPNS builds for a push (docs/mpns-contract.md §4.2): data-only, high priority, every
 //! data value a string, data keys sorted as Go marshals a map.
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::{emoji, push::Push};
-use pushgate::gojson::to_go_json;
+use crate::{delivery::Format, emoji, push::Push};
+use gojson::to_go_json;
 
 #[derive(Serialize)]
 struct Envelope<'a> {
@@ -24,6 +24,22 @@ struct Message<'a> {
 #[derive(Serialize)]
 struct Android {
     priority: &'static str,
+}
+
+/// An Android target's request format: the body needs nothing but the push.
+pub struct FcmFormat;
+
+impl Format for FcmFormat {
+    /// The JSON body, ready for every attempt.
+    type Request = String;
+
+    fn build(&self, push: &Push) -> String {
+        build(push)
+    }
+
+    fn describe(body: &String) -> (String, usize) {
+        (body.clone(), body.len())
+    }
 }
 
 /// The JSON body of `POST /v1/projects/{project}/messages:send`.

@@ -1,49 +1,67 @@
-//! The Android target: FCM HTTP v1 (contract §4, §5) without Google's SDK: a service-account
-//! OAuth2 token and one POST per push.
+//! The Android provider: FCM HTTP v1 (docs/mpns-contract.md §4, §5) without Google's SDK: a
+//! service-account OAuth2 token and one POST per push. This module makes one attempt and says
+//! what FCM's answer means; the loop around it is `delivery.rs`.
 
 pub mod message;
 mod oauth;
 
-use std::{
-    sync::Arc,
-    time::{Duration, Instant},
-};
+use std::time::Duration;
 
 use reqwest::{header, StatusCode};
 
 use crate::{
-    config::{AndroidSettings, Config},
-    metrics::{AttemptMetrics, Metrics},
-    push::{redact_token, Push},
-    retry::{retry_after, Retry},
-    targets::{Family, Outcome},
+    config::AndroidSettings,
+    delivery::{self, Answer, Context, Provider, Target, Verdict},
+    metrics::Metrics,
+    outcome::{Family, Outcome},
+    retry::retry_after,
+    upstream::{self, ClientSettings},
 };
+use message::FcmFormat;
 use oauth::{ServiceAccount, TokenError, TokenSource};
 
 /// The FCM reason MPNS reports for transport and unclassified errors.
 const UNKNOWN: &str = "unknown transport error";
 
-pub struct Client {
-    attempts: AttemptMetrics,
+/// The target for one `AndroidPushSettings` entry.
+pub fn target(
+    entry: &AndroidSettings,
+    remove_on_mismatch: bool,
+    metrics: &Metrics,
+    context: impl FnOnce(Family) -> Context,
+) -> Result<Target, String> {
+    if !entry.android_api_key.is_empty() {
+        tracing::info!(
+            "AndroidPushSettings.AndroidAPIKey is no longer used. Please remove this config value."
+        );
+    }
+    if entry.dry_run {
+        tracing::info!(r#type = %entry.kind, "Initializing Android notification server in dry-run mode");
+        return Ok(delivery::dry_run(&entry.kind, Family::Android, FcmFormat));
+    }
+    let client = Client::new(entry, remove_on_mismatch, metrics)?;
+    Ok(delivery::live(
+        &entry.kind,
+        client,
+        context(Family::Android),
+    ))
+}
+
+struct Client {
     http: reqwest::Client,
+    /// `…/v1/projects/<project>/messages:send`
     url: String,
+    /// The OAuth2 access token, cached and refreshed one caller at a time.
     tokens: TokenSource,
-    retry: Retry,
+    /// `RemoveOnMismatch`: answer MPNS's REMOVE to `SENDER_ID_MISMATCH`.
     remove_on_mismatch: bool,
 }
 
-enum Step {
-    Done(Outcome),
-    Retry(Outcome, Option<Duration>),
-    /// FCM refused the access token: fetch a new one and try once more.
-    Unauthorized(Outcome, String),
-}
-
 impl Client {
-    pub fn new(
+    fn new(
         entry: &AndroidSettings,
-        config: &Config,
-        metrics: Arc<Metrics>,
+        remove_on_mismatch: bool,
+        metrics: &Metrics,
     ) -> Result<Client, String> {
         if entry.service_file_location.is_empty() {
             return Err(
@@ -52,127 +70,30 @@ impl Client {
         }
         tracing::info!(r#type = %entry.kind, "Initializing Android notification server");
         let account = ServiceAccount::load(&entry.service_file_location, &entry.fcm_token_uri)?;
-        let mut builder = reqwest::Client::builder()
-            .use_rustls_tls()
-            .connect_timeout(Duration::from_secs(10))
-            .tcp_keepalive(Duration::from_secs(15))
-            .http2_keep_alive_interval(Duration::from_secs(15))
-            .pool_max_idle_per_host(1024)
-            .connector_layer(metrics.connection_counter(&entry.kind));
-        if !entry.fcm_ca_file.is_empty() {
-            let pem = std::fs::read(&entry.fcm_ca_file)
-                .map_err(|e| format!("FcmCAFile {}: {e}", entry.fcm_ca_file))?;
-            let ca = reqwest::Certificate::from_pem(&pem)
-                .map_err(|e| format!("FcmCAFile {}: {e}", entry.fcm_ca_file))?;
-            builder = builder.add_root_certificate(ca);
-        }
-        let http = builder
-            .build()
-            .map_err(|e| format!("cannot build the FCM client: {e}"))?;
+        let http = upstream::client_builder(ClientSettings {
+            ca_file: ("FcmCAFile", &entry.fcm_ca_file),
+            connect_timeout: Duration::from_secs(10),
+            opened: metrics.connection_counter(&entry.kind),
+        })?
+        .pool_max_idle_per_host(1024)
+        .build()
+        .map_err(|e| format!("cannot build the FCM client: {e}"))?;
         let url = format!(
             "{}/v1/projects/{}/messages:send",
             entry.fcm_endpoint.trim_end_matches('/'),
             account.project_id
         );
         Ok(Client {
-            attempts: metrics.attempts(Family::Android, &entry.kind),
             tokens: TokenSource::new(account, metrics.token_refresh_counter(&entry.kind)),
             http,
             url,
-            retry: Retry::from_config(config),
-            remove_on_mismatch: config.remove_on_mismatch,
+            remove_on_mismatch,
         })
     }
 
-    pub async fn send(&self, push: &Push, deadline: Instant) -> Outcome {
-        let body = message::build(push);
-        let did = redact_token(&push.n.device_id);
-        let mut rejected: Option<String> = None;
-        let mut refreshed = false;
-        let mut attempts = 0;
-        loop {
-            attempts += 1;
-            let step = self.attempt(&body, rejected.as_deref(), deadline).await;
-            let (outcome, wait) = match step {
-                Step::Done(outcome) => return outcome,
-                Step::Unauthorized(_, token) if !refreshed => {
-                    refreshed = true;
-                    attempts -= 1;
-                    rejected = Some(token);
-                    tracing::info!(did = %did, "FCM refused the access token; fetching a new one");
-                    continue;
-                }
-                Step::Unauthorized(outcome, _) => return outcome,
-                Step::Retry(outcome, wait) => (outcome, wait),
-            };
-            tracing::error!(did = %did, retry = attempts, error = %outcome.error, "Failed to send android push");
-            match self.retry.next_wait(attempts, wait, deadline) {
-                Some(wait) => tokio::time::sleep(wait).await,
-                None => {
-                    tracing::error!(did = %did, "Max retries reached");
-                    return outcome;
-                }
-            }
-        }
-    }
-
-    async fn attempt(&self, body: &str, rejected: Option<&str>, deadline: Instant) -> Step {
-        let bearer = match self.tokens.bearer(&self.http, rejected).await {
-            Ok(b) => b,
-            Err(TokenError::Rejected(e)) => {
-                return Step::Done(Outcome::fail(e, UNKNOWN).upstream(false))
-            }
-            Err(TokenError::Unavailable(e)) => {
-                return Step::Retry(Outcome::fail(e, UNKNOWN).upstream(false), None)
-            }
-        };
-        let started = Instant::now();
-        let sent = self
-            .http
-            .post(&self.url)
-            .timeout(self.retry.attempt_timeout(deadline))
-            .header(header::AUTHORIZATION, &bearer)
-            .header(header::CONTENT_TYPE, "application/json")
-            .header("X-GOOG-API-FORMAT-VERSION", "2")
-            .header("X-Firebase-Client", "fire-admin-go/4.18.0")
-            .body(body.to_string())
-            .send()
-            .await;
-        self.attempts.observe(started.elapsed());
-        let response = match sent {
-            Ok(r) => r,
-            Err(e) => {
-                let text = if e.is_timeout() {
-                    format!("timed out while making an http call: {e}")
-                } else {
-                    format!("unknown error while making an http call: {e}")
-                };
-                return Step::Retry(Outcome::fail(text, UNKNOWN).upstream(false), None);
-            }
-        };
-        let status = response.status();
-        if status.is_success() {
-            return Step::Done(Outcome::ok().upstream(true));
-        }
-        let wait = retry_after(response.headers());
-        let body = response.bytes().await.unwrap_or_default();
-        let outcome = self.classify(status, &body);
-        if outcome.status == pushgate::v1::Status::Remove {
-            tracing::info!(reason = %outcome.reason, "Android response failure sending remove code");
-        } else {
-            tracing::error!(code = status.as_u16(), errorCode = %outcome.reason, error = %outcome.error, "Failed to send FCM push");
-        }
-        if status == StatusCode::UNAUTHORIZED {
-            Step::Unauthorized(outcome.upstream(false), bearer)
-        } else if matches!(status.as_u16(), 429 | 500 | 503) {
-            Step::Retry(outcome, wait)
-        } else {
-            Step::Done(outcome)
-        }
-    }
-
-    /// Contract §5.1 (Android): the FCM `errorCode` decides, with design deviation 3.
-    fn classify(&self, status: StatusCode, body: &[u8]) -> Outcome {
+    /// What a non-2xx answer means: the FCM `errorCode` decides (docs/mpns-contract.md §5.1,
+    /// with docs/deviations.md, 3).
+    fn classify(&self, status: StatusCode, body: &[u8], retry_after: Option<Duration>) -> Answer {
         let json: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
         let error = &json["error"];
         let message = error["message"].as_str().unwrap_or("").to_string();
@@ -208,11 +129,80 @@ impl Client {
                 )
             }
         };
-        // A 403 without an FCM code is our credentials refused (e.g. the API not enabled).
-        if status == StatusCode::FORBIDDEN && code.is_empty() {
-            outcome.upstream(false)
-        } else {
-            outcome.upstream(true)
+        let verdict = match status.as_u16() {
+            401 => Verdict::Reauth,
+            // A 403 without an FCM code is our credentials refused (e.g. the API not enabled).
+            403 if code.is_empty() => Verdict::Refused,
+            429 | 500 | 503 => Verdict::Retry(retry_after),
+            _ => Verdict::Final,
+        };
+        Answer::new(outcome, verdict)
+    }
+}
+
+impl Provider for Client {
+    type Format = FcmFormat;
+
+    const FAMILY: Family = Family::Android;
+
+    const REAUTH_LOG: Option<&'static str> =
+        Some("FCM refused the access token; fetching a new one");
+
+    fn format(&self) -> &FcmFormat {
+        &FcmFormat
+    }
+
+    async fn credential(
+        &self,
+        refused: Option<&str>,
+        _timeout: Duration,
+    ) -> Result<Option<String>, Answer> {
+        match self.tokens.bearer(&self.http, refused).await {
+            Ok(bearer) => Ok(Some(bearer)),
+            Err(TokenError::Rejected(e)) => {
+                Err(Answer::new(Outcome::fail(e, UNKNOWN), Verdict::Refused))
+            }
+            Err(TokenError::Unavailable(e)) => {
+                Err(Answer::new(Outcome::fail(e, UNKNOWN), Verdict::Transport))
+            }
         }
+    }
+
+    async fn attempt(&self, body: &String, credential: Option<&str>, timeout: Duration) -> Answer {
+        let mut req = self.http.post(&self.url).timeout(timeout);
+        if let Some(bearer) = credential {
+            req = req.header(header::AUTHORIZATION, bearer);
+        }
+        let sent = req
+            .header(header::CONTENT_TYPE, "application/json")
+            .header("X-GOOG-API-FORMAT-VERSION", "2")
+            .header("X-Firebase-Client", "fire-admin-go/4.18.0")
+            .body(body.clone())
+            .send()
+            .await;
+        let response = match sent {
+            Ok(r) => r,
+            Err(e) => {
+                let text = if e.is_timeout() {
+                    format!("timed out while making an http call: {e}")
+                } else {
+                    format!("unknown error while making an http call: {e}")
+                };
+                return Answer::new(Outcome::fail(text, UNKNOWN), Verdict::Transport);
+            }
+        };
+        let status = response.status();
+        if status.is_success() {
+            return Answer::new(Outcome::ok(), Verdict::Delivered);
+        }
+        let wait = retry_after(response.headers());
+        let body = response.bytes().await.unwrap_or_default();
+        let answer = self.classify(status, &body, wait);
+        if answer.outcome.status == pushgate::v1::Status::Remove {
+            tracing::info!(reason = %answer.outcome.reason, "Android response failure sending remove code");
+        } else {
+            tracing::error!(code = status.as_u16(), errorCode = %answer.outcome.reason, error = %answer.outcome.error, "Failed to send FCM push");
+        }
+        answer
     }
 }

@@ -7,8 +7,8 @@ use std::{
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
+use gojson::decode_object;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use pushgate::gojson::decode_object;
 use serde::Serialize;
 
 const SCOPE: &str = "https://www.googleapis.com/auth/firebase.messaging";

@@ -2,6 +2,10 @@
 //! operators' config files) rely on it: keys match case-insensitively, unknown keys are ignored,
 //! `null` leaves the default, bytes after the first value are ignored, invalid UTF-8 becomes
 //! U+FFFD, and a value of the wrong type is an error that names the field (never its value).
+//! Encoding follows Go too: map keys sorted, `<`, `>`, `&` escaped as `\u003c` and friends.
+//!
+//! What it is: the few Go rules the proxy (config, payloads) and the bridge (request bodies,
+//! answers) must share. What it is not: a general JSON library, or part of the public gRPC API.
 
 use serde_json::{Map, Value};
 

@@ -1,0 +1,37 @@
+//! The embedded bridge's backend: the MPNS HTTP API inside the `pushgate` binary calls the
+//! service directly — the same validation and answers as over gRPC, without a network hop.
+
+use pushgate::v1::{PushAck, PushNotification, SendAckResponse, SendPushRequest, SendPushResponse};
+use pushgate_bridge::{Backend, Readiness};
+
+use crate::service::PushService;
+
+/// The embedded bridge calls the service directly: same validation, no network hop.
+impl Backend for PushService {
+    async fn send_push(&self, n: PushNotification) -> Result<SendPushResponse, tonic::Status> {
+        self.send_push_answer(SendPushRequest {
+            notification: Some(n),
+            request_id: String::new(),
+        })
+        .await
+    }
+
+    async fn send_ack(&self, ack: PushAck) -> Result<SendAckResponse, tonic::Status> {
+        self.send_ack_answer(&ack)
+    }
+
+    fn metrics(&self) -> Option<String> {
+        Some(PushService::metrics(self).render())
+    }
+
+    fn bad_request(&self) {
+        PushService::metrics(self).bad_request.inc();
+    }
+
+    async fn readiness(&self) -> Readiness {
+        Readiness {
+            ready: !self.health().is_draining(),
+            targets: self.health().targets(),
+        }
+    }
+}

@@ -1,0 +1,290 @@
+//! The one delivery loop every provider runs in, and the shape of a provider.
+//!
+//! A provider (APNs, FCM, a future Web Push) supplies only what differs: how a push becomes its
+//! request (`Format`), where a credential comes from, how one attempt goes and what its answer
+//! means (`Provider`). This loop owns everything else, once: the send budget, attempts, backoff
+//! and `Retry-After` (asking `RetryPolicy`), fresh credentials once after a refusal, the
+//! per-attempt metrics, the target's health, and the log lines every provider shares.
+//!
+//! What it is not: routing (`targets.rs`), validation (`push.rs`), or the answer to the caller
+//! (`service.rs`).
+
+use std::{
+    future::Future,
+    pin::Pin,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use crate::{
+    health::Health,
+    metrics::AttemptMetrics,
+    outcome::{Family, Outcome},
+    push::{redact_token, Push},
+    retry::RetryPolicy,
+};
+
+/// How a push becomes a provider's request. Needs no credentials, so a dry-run target has one.
+pub trait Format: Send + Sync + 'static {
+    /// Everything an attempt sends, built once per push and reused by every attempt.
+    type Request: Send + Sync;
+
+    fn build(&self, push: &Push) -> Self::Request;
+
+    /// The whole request as text (for the dry-run debug line) and its payload size in bytes.
+    fn describe(request: &Self::Request) -> (String, usize);
+}
+
+/// A provider as the loop drives it.
+pub trait Provider: Send + Sync + 'static {
+    type Format: Format;
+
+    const FAMILY: Family;
+
+    /// Logged at info when the provider refused a credential and the loop fetches a fresh one;
+    /// `None` logs nothing.
+    const REAUTH_LOG: Option<&'static str> = None;
+
+    fn format(&self) -> &Self::Format;
+
+    /// The `authorization` value for the next attempt (`None` when the transport carries the
+    /// credential, as a client certificate does). `refused` is the one the provider just
+    /// refused: it must not be handed out again. An error is the answer of the attempt.
+    fn credential(
+        &self,
+        refused: Option<&str>,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<Option<String>, Answer>> + Send;
+
+    /// One request to the provider, bounded by `timeout`, and what its answer means.
+    fn attempt(
+        &self,
+        request: &<Self::Format as Format>::Request,
+        credential: Option<&str>,
+        timeout: Duration,
+    ) -> impl Future<Output = Answer> + Send;
+
+    /// The text of the shared "Failed to send … push" line for a failed attempt.
+    fn log_error(outcome: &Outcome) -> &str {
+        &outcome.error
+    }
+}
+
+/// One attempt's result: the answer the caller gets if it is the last, and what the loop does.
+pub struct Answer {
+    pub outcome: Outcome,
+    pub verdict: Verdict,
+}
+
+impl Answer {
+    pub fn new(outcome: Outcome, verdict: Verdict) -> Self {
+        Answer { outcome, verdict }
+    }
+}
+
+/// What an attempt's answer means for the next step and for the target's health.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// The provider took the push.
+    Delivered,
+    /// The provider answered and another attempt would get the same answer.
+    Final,
+    /// The provider answered "not now" (5xx, 429): worth another attempt, after at least the
+    /// provider's `Retry-After` when it gave one.
+    Retry(Option<Duration>),
+    /// No answer (connection, TLS, timeout): worth another attempt; the upstream is failing.
+    Transport,
+    /// The provider refused our credentials: final, and the target is NOT_SERVING.
+    Refused,
+    /// The provider refused this credential in a way a fresh one may cure (APNs
+    /// `ExpiredProviderToken`, FCM 401): once more with a new credential, else `Refused`.
+    Reauth,
+}
+
+impl Verdict {
+    /// Whether the upstream works as far as this answer shows: feeds the target's health.
+    fn upstream_ok(self) -> bool {
+        matches!(
+            self,
+            Verdict::Delivered | Verdict::Final | Verdict::Retry(_)
+        )
+    }
+}
+
+/// A target's way of sending: the loop around a provider, or a dry run.
+pub trait Sender: Send + Sync {
+    fn send<'a>(
+        &'a self,
+        push: &'a Push,
+        deadline: Instant,
+    ) -> Pin<Box<dyn Future<Output = Outcome> + Send + 'a>>;
+}
+
+/// A configured target: the config entry's `Type` and how it sends.
+pub struct Target {
+    /// The config entry's `Type`, e.g. `apple_rn`: what a push's `platform` routes to.
+    pub kind: String,
+    pub family: Family,
+    sender: Box<dyn Sender>,
+}
+
+impl Target {
+    /// Sends one push; attempts and waits all end by `deadline`.
+    pub async fn send(&self, push: &Push, deadline: Instant) -> Outcome {
+        self.sender.send(push, deadline).await
+    }
+}
+
+/// What every live target shares: the retry policy, health to report to, and its metrics.
+pub struct Context {
+    pub policy: RetryPolicy,
+    pub health: Arc<Health>,
+    pub attempts: AttemptMetrics,
+}
+
+/// A target that delivers through `provider`.
+pub fn live<P: Provider>(kind: &str, provider: P, context: Context) -> Target {
+    Target {
+        kind: kind.to_string(),
+        family: P::FAMILY,
+        sender: Box::new(Delivery {
+            kind: kind.to_string(),
+            provider,
+            context,
+        }),
+    }
+}
+
+/// A target that builds the exact request and answers OK without sending.
+pub fn dry_run<F: Format>(kind: &str, family: Family, format: F) -> Target {
+    Target {
+        kind: kind.to_string(),
+        family,
+        sender: Box::new(DryRun {
+            kind: kind.to_string(),
+            format,
+        }),
+    }
+}
+
+struct Delivery<P> {
+    kind: String,
+    provider: P,
+    context: Context,
+}
+
+impl<P: Provider> Sender for Delivery<P> {
+    fn send<'a>(
+        &'a self,
+        push: &'a Push,
+        deadline: Instant,
+    ) -> Pin<Box<dyn Future<Output = Outcome> + Send + 'a>> {
+        Box::pin(async move {
+            let request = self.provider.format().build(push);
+            let attempts = self.attempts(&request, &push.n.device_id, deadline);
+            match tokio::time::timeout_at(deadline.into(), attempts).await {
+                Ok((outcome, upstream_ok)) => {
+                    self.context
+                        .health
+                        .set_target(&self.kind, upstream_ok)
+                        .await;
+                    outcome
+                }
+                // The budget ran out mid-attempt or mid-wait: that says nothing of the upstream.
+                Err(_) => Outcome::fail("context deadline exceeded", "RequestError"),
+            }
+        })
+    }
+}
+
+impl<P: Provider> Delivery<P> {
+    /// Attempts until one is final, attempts run out, or the next wait would pass `deadline`.
+    /// Returns the answer and whether the upstream works as far as the last attempt showed.
+    async fn attempts(
+        &self,
+        request: &<P::Format as Format>::Request,
+        device_id: &str,
+        deadline: Instant,
+    ) -> (Outcome, bool) {
+        let did = redact_token(device_id);
+        let policy = &self.context.policy;
+        let mut refused: Option<String> = None;
+        let mut reauthed = false;
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let timeout = policy.attempt_timeout(deadline);
+            let (answer, credential) =
+                match self.provider.credential(refused.as_deref(), timeout).await {
+                    Err(answer) => (answer, None),
+                    Ok(credential) => {
+                        let started = Instant::now();
+                        let answer = self
+                            .provider
+                            .attempt(request, credential.as_deref(), timeout)
+                            .await;
+                        self.context.attempts.observe(started.elapsed());
+                        (answer, credential)
+                    }
+                };
+            let Answer { outcome, verdict } = answer;
+            let retry_after = match verdict {
+                Verdict::Reauth if !reauthed && credential.is_some() => {
+                    // A fresh credential is not a failed attempt: it does not use one up.
+                    reauthed = true;
+                    attempts -= 1;
+                    refused = credential;
+                    if let Some(line) = P::REAUTH_LOG {
+                        tracing::info!(did = %did, "{line}");
+                    }
+                    continue;
+                }
+                Verdict::Reauth => return (outcome, false),
+                Verdict::Retry(after) => after,
+                Verdict::Transport => None,
+                Verdict::Delivered | Verdict::Final | Verdict::Refused => {
+                    return (outcome, verdict.upstream_ok())
+                }
+            };
+            tracing::error!(
+                did = %did,
+                retry = attempts,
+                error = %P::log_error(&outcome),
+                "Failed to send {} push",
+                P::FAMILY.label()
+            );
+            match policy.next_wait(attempts, retry_after, deadline) {
+                Some(wait) => tokio::time::sleep(wait).await,
+                None => {
+                    tracing::error!(did = %did, "Max retries reached");
+                    return (outcome, verdict.upstream_ok());
+                }
+            }
+        }
+    }
+}
+
+struct DryRun<F> {
+    kind: String,
+    format: F,
+}
+
+impl<F: Format> Sender for DryRun<F> {
+    fn send<'a>(
+        &'a self,
+        push: &'a Push,
+        _deadline: Instant,
+    ) -> Pin<Box<dyn Future<Output = Outcome> + Send + 'a>> {
+        let request = self.format.build(push);
+        let (summary, bytes) = F::describe(&request);
+        tracing::info!(
+            target_type = %self.kind,
+            r#type = %push.n.r#type,
+            did = %redact_token(&push.n.device_id),
+            payload_bytes = bytes,
+            "Dry run: push built, not sent"
+        );
+        tracing::debug!(request = %summary, "Dry run request");
+        Box::pin(std::future::ready(Outcome::ok()))
+    }
+}

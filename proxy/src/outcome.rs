@@ -1,0 +1,58 @@
+//! What a send comes to, and which provider family a target belongs to: the result types every
+//! layer shares (providers, the delivery loop, metrics, the service), kept in a leaf module so
+//! that none of them imports another's internals.
+
+use pushgate::v1::Status;
+
+/// The definitive answer to one push: OK, REMOVE, or FAIL with MPNS's error text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    pub status: Status,
+    /// MPNS's error text for a FAIL; empty otherwise.
+    pub error: String,
+    /// The provider's reason (`BadDeviceToken`, `UNREGISTERED`, …) when it gave one; it is the
+    /// `reason` label of the failure metrics and the gRPC answer's `reason`.
+    pub reason: String,
+}
+
+impl Outcome {
+    pub fn ok() -> Self {
+        Outcome {
+            status: Status::Ok,
+            error: String::new(),
+            reason: String::new(),
+        }
+    }
+
+    pub fn remove(reason: impl Into<String>) -> Self {
+        Outcome {
+            status: Status::Remove,
+            error: String::new(),
+            reason: reason.into(),
+        }
+    }
+
+    pub fn fail(error: impl Into<String>, reason: impl Into<String>) -> Self {
+        Outcome {
+            status: Status::Fail,
+            error: error.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Which provider a target talks to; also the `platform` label of MPNS's metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    Apple,
+    Android,
+}
+
+impl Family {
+    pub fn label(self) -> &'static str {
+        match self {
+            Family::Apple => "apple",
+            Family::Android => "android",
+        }
+    }
+}

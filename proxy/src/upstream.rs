@@ -1,0 +1,98 @@
+//! Connections to the providers: the one HTTP client builder every target starts from (rustls,
+//! keep-alives, an optional extra trusted CA for test or private endpoints), and the connector
+//! layer that counts the connections it opens (`pushgate_upstream_connections_opened_total`).
+
+use std::time::Duration;
+
+use prometheus::IntCounter;
+
+/// How a target's client differs from the shared defaults.
+pub struct ClientSettings<'a> {
+    /// The config key and path of an extra trusted root (`ApplePushCAFile`, `FcmCAFile`), or "".
+    pub ca_file: (&'a str, &'a str),
+    /// Budget to open a connection (TCP and TLS).
+    pub connect_timeout: Duration,
+    /// Counts the connections this client opens.
+    pub opened: IntCounter,
+}
+
+/// A reqwest builder with what every upstream shares; the caller adds what is its own (HTTP/2
+/// only, pool sizes, a client certificate) and builds.
+pub fn client_builder(settings: ClientSettings<'_>) -> Result<reqwest::ClientBuilder, String> {
+    let mut builder = reqwest::Client::builder()
+        .use_rustls_tls()
+        .connect_timeout(settings.connect_timeout)
+        .tcp_keepalive(Duration::from_secs(15))
+        .http2_keep_alive_interval(Duration::from_secs(15))
+        .connector_layer(CountConnections {
+            opened: settings.opened,
+        });
+    let (key, path) = settings.ca_file;
+    if !path.is_empty() {
+        let pem = read(path, key)?;
+        let ca = reqwest::Certificate::from_pem(&pem).map_err(|e| format!("{key} {path}: {e}"))?;
+        builder = builder.add_root_certificate(ca);
+    }
+    Ok(builder)
+}
+
+/// Reads a file the config names; the error names the key and the path, never the contents.
+pub fn read(path: &str, key: &str) -> Result<Vec<u8>, String> {
+    std::fs::read(path).map_err(|e| format!("{key} {path}: {e}"))
+}
+
+/// Counts successful connects of the connector it wraps (reqwest's connector type is sealed,
+/// so this is generic over whatever it returns).
+#[derive(Clone)]
+pub struct CountConnections {
+    opened: IntCounter,
+}
+
+impl<S> tower::Layer<S> for CountConnections {
+    type Service = Counted<S>;
+
+    fn layer(&self, inner: S) -> Counted<S> {
+        Counted {
+            inner,
+            opened: self.opened.clone(),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Counted<S> {
+    inner: S,
+    opened: IntCounter,
+}
+
+impl<S, R> tower::Service<R> for Counted<S>
+where
+    S: tower::Service<R>,
+    S::Future: Send + 'static,
+    S::Response: Send + 'static,
+    S::Error: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future =
+        std::pin::Pin<Box<dyn std::future::Future<Output = Result<S::Response, S::Error>> + Send>>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: R) -> Self::Future {
+        let connecting = self.inner.call(req);
+        let opened = self.opened.clone();
+        Box::pin(async move {
+            let conn = connecting.await;
+            if conn.is_ok() {
+                opened.inc();
+            }
+            conn
+        })
+    }
+}
