@@ -18,10 +18,11 @@ use std::{
 use futures::StreamExt;
 use pushgate::v1::{push_proxy_client::PushProxyClient, PushNotification, SendPushRequest, Status};
 use pushgate_tests::{
+    android::service_account_file,
     apple::{apple_key, AppleKey, KEY_ID, TEAM_ID},
     free_port,
     mock_apns::MockApns,
-    mock_fcm::{service_account_file, MockFcm},
+    mock_fcm::MockFcm,
     temp_dir,
 };
 

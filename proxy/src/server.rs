@@ -26,12 +26,17 @@ pub struct Running {
     pub grpc_addr: SocketAddr,
     pub http_addr: SocketAddr,
     drain: Duration,
-    pub service: PushService,
+    service: PushService,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
 
 impl Running {
+    /// The Prometheus text `/metrics` serves (whether or not `EnableMetrics` exposes it).
+    pub fn metrics_text(&self) -> String {
+        self.service.metrics().render()
+    }
+
     /// Applies a re-read config: targets, credentials, timeouts and RemoveOnMismatch for new
     /// sends; in-flight sends finish on the old ones. Listen addresses, TLS, the auth token,
     /// throttling and EnableMetrics need a restart.

@@ -7,11 +7,13 @@ use pushgate::v1::push_proxy_client::PushProxyClient;
 use pushgate_proxy::{config::Config, server};
 use tonic::transport::Channel;
 
+pub mod android;
 pub mod apple;
 pub mod connect_proxy;
 pub mod examples;
 pub mod mock_apns;
 pub mod mock_fcm;
+pub mod reply;
 
 /// A config whose four targets are dry-run, listening on free loopback ports.
 pub fn dry_run_config() -> Config {

@@ -7,7 +7,6 @@ use std::{
         atomic::{AtomicUsize, Ordering},
         Arc, Mutex,
     },
-    time::Duration,
 };
 
 use bytes::Bytes;
@@ -33,40 +32,17 @@ impl Recorded {
     }
 }
 
-/// What the mock answers to one request.
-#[derive(Debug, Clone)]
-pub struct Reply {
-    pub status: u16,
-    pub body: String,
-    pub headers: Vec<(&'static str, String)>,
-    pub delay: Duration,
-}
+pub use crate::reply::Reply;
 
 impl Reply {
-    pub fn ok() -> Self {
-        Reply::status(200, "")
-    }
-    pub fn status(status: u16, body: &str) -> Self {
-        Reply {
-            status,
-            body: body.to_string(),
-            headers: vec![("apns-id", "11111111-2222-3333-4444-555555555555".into())],
-            delay: Duration::ZERO,
-        }
-    }
     /// An APNs error answer `{"reason":…}`.
     pub fn reason(status: u16, reason: &str) -> Self {
         Reply::status(status, &format!(r#"{{"reason":"{reason}"}}"#))
     }
-    pub fn after(mut self, delay: Duration) -> Self {
-        self.delay = delay;
-        self
-    }
-    pub fn header(mut self, name: &'static str, value: &str) -> Self {
-        self.headers.push((name, value.to_string()));
-        self
-    }
 }
+
+/// APNs names every answer.
+const APNS_ID: &str = "11111111-2222-3333-4444-555555555555";
 
 type Script = Box<dyn Fn(&Recorded, usize) -> Reply + Send + Sync>;
 
@@ -231,6 +207,9 @@ async fn handle(
         tokio::time::sleep(reply.delay).await;
     }
     let mut response = Response::builder().status(reply.status);
+    if !reply.headers.iter().any(|(name, _)| *name == "apns-id") {
+        response = response.header("apns-id", APNS_ID);
+    }
     for (name, value) in &reply.headers {
         response = response.header(*name, value);
     }

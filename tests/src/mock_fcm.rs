@@ -9,7 +9,6 @@ use std::{
         atomic::{AtomicUsize, Ordering},
         Arc, Mutex, OnceLock,
     },
-    time::Duration,
 };
 
 use axum::{
@@ -58,49 +57,30 @@ impl Recorded {
     }
 }
 
-#[derive(Debug, Clone)]
-pub struct Reply {
-    pub status: u16,
-    pub body: String,
-    pub retry_after: Option<u64>,
-    pub delay: Duration,
-}
+pub use crate::reply::Reply;
 
 impl Reply {
-    pub fn ok() -> Self {
-        Reply::json(200, r#"{"name":"projects/project-x/messages/0:1"}"#)
-    }
-    pub fn json(status: u16, body: &str) -> Self {
-        Reply {
-            status,
-            body: body.into(),
-            retry_after: None,
-            delay: Duration::ZERO,
-        }
-    }
     /// An FCM error with an `FcmError` errorCode in its details.
     pub fn fcm_error(status: u16, google_status: &str, error_code: &str, message: &str) -> Self {
-        Reply::json(
+        Reply::status(
             status,
             &format!(
                 r#"{{"error":{{"code":{status},"message":"{message}","status":"{google_status}","details":[{{"@type":"type.googleapis.com/google.firebase.fcm.v1.FcmError","errorCode":"{error_code}"}}]}}}}"#
             ),
         )
     }
-    pub fn after(mut self, delay: Duration) -> Self {
-        self.delay = delay;
-        self
-    }
-    pub fn retry_after(mut self, secs: u64) -> Self {
-        self.retry_after = Some(secs);
-        self
-    }
 }
+
+/// FCM's answer to a message it took.
+const SENT: &str = r#"{"name":"projects/project-x/messages/0:1"}"#;
 
 type Script = Arc<dyn Fn(&Recorded, usize) -> Reply + Send + Sync>;
 
 struct Inner {
-    messages: Mutex<Vec<Recorded>>,
+    requests: Mutex<Vec<Recorded>>,
+    /// Off for long benchmark runs, where keeping every request would grow without bound.
+    recording: std::sync::atomic::AtomicBool,
+    connections: AtomicUsize,
     script: Mutex<Script>,
     issued: Mutex<Vec<String>>,
     token_fetches: AtomicUsize,
@@ -124,7 +104,9 @@ impl Drop for MockFcm {
 impl MockFcm {
     pub async fn start() -> Self {
         let inner = Arc::new(Inner {
-            messages: Mutex::new(Vec::new()),
+            requests: Mutex::new(Vec::new()),
+            recording: std::sync::atomic::AtomicBool::new(true),
+            connections: AtomicUsize::new(0),
             script: Mutex::new(Arc::new(|_, _| Reply::ok())),
             issued: Mutex::new(Vec::new()),
             token_fetches: AtomicUsize::new(0),
@@ -139,6 +121,10 @@ impl MockFcm {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         inner.token_uri.set(format!("http://{addr}/token")).unwrap();
+        let counted = inner.clone();
+        let listener = axum::serve::ListenerExt::tap_io(listener, move |_| {
+            counted.connections.fetch_add(1, Ordering::SeqCst);
+        });
         let task = tokio::spawn(async move {
             axum::serve(listener, app).await.unwrap();
         });
@@ -153,12 +139,24 @@ impl MockFcm {
         self.inner.token_uri.get().unwrap().clone()
     }
 
+    /// Scripts the answers: called with each request and its 0-based number.
     pub fn reply_with(&self, f: impl Fn(&Recorded, usize) -> Reply + Send + Sync + 'static) {
         *self.inner.script.lock().unwrap() = Arc::new(f);
     }
 
-    pub fn messages(&self) -> Vec<Recorded> {
-        self.inner.messages.lock().unwrap().clone()
+    /// Stops keeping requests (they are still answered and counted by the caller).
+    pub fn stop_recording(&self) {
+        self.inner.recording.store(false, Ordering::SeqCst);
+    }
+
+    /// The messages received (token requests are counted by `token_fetches`).
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.inner.requests.lock().unwrap().clone()
+    }
+
+    /// Connections accepted so far (messages and token requests share the listener).
+    pub fn connections(&self) -> usize {
+        self.inner.connections.load(Ordering::SeqCst)
     }
 
     pub fn token_fetches(&self) -> usize {
@@ -256,58 +254,34 @@ async fn send(
         body,
     };
     let (n, script) = {
-        let mut messages = inner.messages.lock().unwrap();
-        messages.push(recorded.clone());
-        (messages.len() - 1, inner.script.lock().unwrap().clone())
+        let mut requests = inner.requests.lock().unwrap();
+        if inner.recording.load(Ordering::SeqCst) {
+            requests.push(recorded.clone());
+        }
+        (
+            requests.len().saturating_sub(1),
+            inner.script.lock().unwrap().clone(),
+        )
     };
     let reply = script(&recorded, n);
     if !reply.delay.is_zero() {
         tokio::time::sleep(reply.delay).await;
     }
+    let body = if reply.status == 200 && reply.body.is_empty() {
+        SENT.to_string()
+    } else {
+        reply.body
+    };
     let mut response = (
         StatusCode::from_u16(reply.status).unwrap(),
         [("content-type", "application/json; charset=UTF-8")],
-        reply.body,
+        body,
     )
         .into_response();
-    if let Some(secs) = reply.retry_after {
-        response.headers_mut().insert("retry-after", secs.into());
+    for (name, value) in reply.headers {
+        response
+            .headers_mut()
+            .insert(name, value.parse().expect("header value"));
     }
     response
-}
-
-/// A service-account file with the test key, written to `dir`.
-pub fn service_account_file(dir: &std::path::Path, with_project: bool) -> std::path::PathBuf {
-    let path = dir.join("service-account.json");
-    let mut json = serde_json::json!({
-        "type": "service_account",
-        "project_id": PROJECT,
-        "private_key_id": "0123456789abcdef",
-        "private_key": service_key().0,
-        "client_email": CLIENT_EMAIL,
-        "client_id": "1",
-        "auth_uri": "https://accounts.google.com/o/oauth2/auth",
-        "token_uri": "https://oauth2.googleapis.com/token",
-    });
-    if !with_project {
-        json.as_object_mut().unwrap().remove("project_id");
-    }
-    std::fs::write(&path, json.to_string()).unwrap();
-    path
-}
-
-/// `android_rn` and `android` sending to `mock`; Apple entries stay dry-run.
-pub fn android_config(mock: &MockFcm) -> pushgate_proxy::config::Config {
-    let dir = crate::temp_dir("fcm");
-    let file = service_account_file(&dir, true);
-    let entry = |kind: &str| pushgate_proxy::config::AndroidSettings {
-        kind: kind.into(),
-        service_file_location: file.to_string_lossy().into(),
-        fcm_endpoint: mock.endpoint(),
-        fcm_token_uri: mock.token_uri(),
-        ..Default::default()
-    };
-    let mut config = crate::dry_run_config();
-    config.targets.android = vec![entry("android"), entry("android_rn")];
-    config
 }

@@ -39,19 +39,24 @@ async fn contract_examples_reach_apns_byte_for_byte() {
     let running = start(&apple_config(&mock, &key)).await;
     let mut client = grpc_client(&running).await;
     let examples = apple_examples();
-    for (name, request, _, _, _) in &examples {
-        let answer = send(&mut client, from_json(request)).await;
-        assert_eq!(answer.status(), Status::Ok, "{name}: {answer:?}");
+    for example in &examples {
+        let answer = send(&mut client, from_json(&example.request)).await;
+        assert_eq!(answer.status(), Status::Ok, "{}: {answer:?}", example.name);
     }
     let seen = mock.requests();
     assert_eq!(seen.len(), examples.len());
-    for ((name, request, body, topic, push_type), got) in examples.iter().zip(&seen) {
-        let device = from_json(request).device_id;
+    for (example, got) in examples.iter().zip(&seen) {
+        let name = example.name;
+        let device = from_json(&example.request).device_id;
         assert_eq!(got.method, "POST", "{name}");
         assert_eq!(got.path, format!("/3/device/{device}"), "{name}");
-        assert_eq!(got.body, *body, "{name}");
-        assert_eq!(got.header("apns-topic"), Some(*topic), "{name}");
-        assert_eq!(got.header("apns-push-type"), Some(*push_type), "{name}");
+        assert_eq!(got.body, example.apns_body, "{name}");
+        assert_eq!(got.header("apns-topic"), Some(example.topic), "{name}");
+        assert_eq!(
+            got.header("apns-push-type"),
+            Some(example.push_type),
+            "{name}"
+        );
         assert_eq!(got.header("apns-priority"), Some("10"), "{name}");
         assert_eq!(
             got.header("content-type"),
@@ -112,68 +117,84 @@ async fn outcome_for(reply: Reply, remove_on_mismatch: bool) -> (SendPushRespons
     (answer, mock.requests().len())
 }
 
+/// One row of docs/mpns-contract.md §5.1 for Apple: what APNs answers and what the caller gets.
+struct OutcomeCase {
+    reply: Reply,
+    remove_on_mismatch: bool,
+    status: Status,
+    error: &'static str,
+    reason: &'static str,
+}
+
 #[tokio::test]
 async fn outcomes_follow_contract_5_1() {
     let cases = [
-        (Reply::ok(), false, Status::Ok, "", ""),
-        (
-            Reply::reason(400, "BadDeviceToken"),
-            false,
-            Status::Remove,
-            "",
-            "BadDeviceToken",
-        ),
-        (
-            Reply::status(
+        OutcomeCase {
+            reply: Reply::ok(),
+            remove_on_mismatch: false,
+            status: Status::Ok,
+            error: "",
+            reason: "",
+        },
+        OutcomeCase {
+            reply: Reply::reason(400, "BadDeviceToken"),
+            remove_on_mismatch: false,
+            status: Status::Remove,
+            error: "",
+            reason: "BadDeviceToken",
+        },
+        OutcomeCase {
+            reply: Reply::status(
                 410,
                 r#"{"reason":"Unregistered","timestamp":1718000000000}"#,
             ),
-            false,
-            Status::Remove,
-            "",
-            "Unregistered",
-        ),
-        (
-            Reply::reason(400, "MissingDeviceToken"),
-            false,
-            Status::Remove,
-            "",
-            "MissingDeviceToken",
-        ),
-        (
-            Reply::reason(400, "TopicDisallowed"),
-            false,
-            Status::Fail,
-            "unknown send response error",
-            "TopicDisallowed",
-        ),
-        (
-            Reply::reason(413, "PayloadTooLarge"),
-            false,
-            Status::Fail,
-            "unknown send response error",
-            "PayloadTooLarge",
-        ),
-        (
-            Reply::reason(429, "TooManyRequests"),
-            false,
-            Status::Fail,
-            "unknown send response error",
-            "TooManyRequests",
-        ),
-        (
-            Reply::reason(400, "DeviceTokenNotForTopic"),
-            true,
-            Status::Remove,
-            "",
-            "DeviceTokenNotForTopic",
-        ),
+            remove_on_mismatch: false,
+            status: Status::Remove,
+            error: "",
+            reason: "Unregistered",
+        },
+        OutcomeCase {
+            reply: Reply::reason(400, "MissingDeviceToken"),
+            remove_on_mismatch: false,
+            status: Status::Remove,
+            error: "",
+            reason: "MissingDeviceToken",
+        },
+        OutcomeCase {
+            reply: Reply::reason(400, "TopicDisallowed"),
+            remove_on_mismatch: false,
+            status: Status::Fail,
+            error: "unknown send response error",
+            reason: "TopicDisallowed",
+        },
+        OutcomeCase {
+            reply: Reply::reason(413, "PayloadTooLarge"),
+            remove_on_mismatch: false,
+            status: Status::Fail,
+            error: "unknown send response error",
+            reason: "PayloadTooLarge",
+        },
+        OutcomeCase {
+            reply: Reply::reason(429, "TooManyRequests"),
+            remove_on_mismatch: false,
+            status: Status::Fail,
+            error: "unknown send response error",
+            reason: "TooManyRequests",
+        },
+        OutcomeCase {
+            reply: Reply::reason(400, "DeviceTokenNotForTopic"),
+            remove_on_mismatch: true,
+            status: Status::Remove,
+            error: "",
+            reason: "DeviceTokenNotForTopic",
+        },
     ];
-    for (reply, remove_on_mismatch, status, error, reason) in cases {
-        let (answer, requests) = outcome_for(reply.clone(), remove_on_mismatch).await;
-        assert_eq!(answer.status(), status, "{reply:?}");
-        assert_eq!(answer.error, error, "{reply:?}");
-        assert_eq!(answer.reason, reason, "{reply:?}");
+    for case in cases {
+        let reply = case.reply;
+        let (answer, requests) = outcome_for(reply.clone(), case.remove_on_mismatch).await;
+        assert_eq!(answer.status(), case.status, "{reply:?}");
+        assert_eq!(answer.error, case.error, "{reply:?}");
+        assert_eq!(answer.reason, case.reason, "{reply:?}");
         assert_eq!(requests, 1, "4xx is never retried: {reply:?}");
     }
 }
@@ -413,7 +434,7 @@ async fn a_thousand_concurrent_sends_share_few_connections() {
         "{} connections for 1,000 sends",
         mock.connections()
     );
-    let metrics = running.service.metrics().render();
+    let metrics = running.metrics_text();
     let opened = format!(
         "pushgate_upstream_connections_opened_total{{target=\"apple_rn\"}} {}",
         mock.connections()
@@ -456,7 +477,7 @@ async fn certificate_auth_with_a_pem_presents_the_client_certificate() {
         None,
         "no token with certificate auth"
     );
-    let metrics = running.service.metrics().render();
+    let metrics = running.metrics_text();
     let expiry = format!(
         "pushgate_apns_certificate_expiry_timestamp_seconds{{target=\"apple_rn\"}} {client_cert_not_after}"
     );

@@ -467,7 +467,7 @@ async fn apns_goes_through_an_https_proxy_from_the_environment() {
 async fn fcm_project_falls_back_to_google_cloud_project() {
     let fcm = pushgate_tests::mock_fcm::MockFcm::start().await;
     let dir = temp_dir("gcp");
-    let sa = pushgate_tests::mock_fcm::service_account_file(&dir, false);
+    let sa = pushgate_tests::android::service_account_file(&dir, false);
     let (http, grpc) = (free_port(), free_port());
     let config = dir.join("pushgate.json");
     std::fs::write(
@@ -497,7 +497,7 @@ async fn fcm_project_falls_back_to_google_cloud_project() {
     .await;
     assert_eq!(answer, "{\"status\":\"OK\"}\n");
     assert_eq!(
-        fcm.messages()[0].path,
+        fcm.requests()[0].path,
         "/v1/projects/project-from-env/messages:send"
     );
     assert!(terminate(&mut child).await.success());

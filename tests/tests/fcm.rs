@@ -7,9 +7,10 @@ use pushgate::v1::{
     push_proxy_client::PushProxyClient, PushNotification, SendPushRequest, SendPushResponse, Status,
 };
 use pushgate_tests::{
+    android::android_config,
     examples::{android_examples, with_sig},
     grpc_client,
-    mock_fcm::{android_config, MockFcm, Reply, PROJECT},
+    mock_fcm::{MockFcm, Reply, PROJECT},
     start, stream_pushes_all_ok,
 };
 use tonic::transport::Channel;
@@ -44,13 +45,14 @@ async fn contract_examples_reach_fcm_exactly() {
     let running = start(&android_config(&mock)).await;
     let mut client = grpc_client(&running).await;
     let examples = android_examples();
-    for (name, request, _) in &examples {
-        let answer = send(&mut client, from_json(request)).await;
-        assert_eq!(answer.status(), Status::Ok, "{name}: {answer:?}");
+    for example in &examples {
+        let answer = send(&mut client, from_json(&example.request)).await;
+        assert_eq!(answer.status(), Status::Ok, "{}: {answer:?}", example.name);
     }
-    let seen = mock.messages();
+    let seen = mock.requests();
     assert_eq!(seen.len(), examples.len());
-    for ((name, _, body), got) in examples.iter().zip(&seen) {
+    for (example, got) in examples.iter().zip(&seen) {
+        let (name, body) = (example.name, &example.fcm_body);
         assert_eq!(
             got.path,
             format!("/v1/projects/{PROJECT}/messages:send"),
@@ -94,7 +96,7 @@ async fn outcome_for(
     let answer = send(&mut client, simple()).await;
     let took = started.elapsed();
     running.shutdown().await;
-    (answer, mock.messages().len(), took)
+    (answer, mock.requests().len(), took)
 }
 
 #[tokio::test]
@@ -214,7 +216,7 @@ async fn outcomes_follow_contract_5_1() {
     .await;
     assert_eq!((a.status(), n), (Status::Ok, 2), "429 is retried");
 
-    let (a, _, _) = outcome_for(|_| Reply::json(502, "<html>bad gateway</html>"), false).await;
+    let (a, _, _) = outcome_for(|_| Reply::status(502, "<html>bad gateway</html>"), false).await;
     assert_eq!(a.status(), Status::Fail);
     assert!(
         a.error
@@ -255,7 +257,7 @@ async fn token_endpoint_down_fails_the_push_and_the_target_health() {
     let answer = send(&mut client, simple()).await;
     assert_eq!(answer.status(), Status::Fail);
     assert!(answer.error.contains("token endpoint"), "{}", answer.error);
-    assert!(mock.messages().is_empty(), "nothing sent without a token");
+    assert!(mock.requests().is_empty(), "nothing sent without a token");
     let status = health
         .check(HealthCheckRequest {
             service: "android_rn".into(),
@@ -287,7 +289,7 @@ async fn one_token_fetch_for_a_thousand_concurrent_sends() {
     let mock = MockFcm::start().await;
     let running = start(&android_config(&mock)).await;
     stream_pushes_all_ok(&running, "android_rn", 1000).await;
-    assert_eq!(mock.messages().len(), 1000);
+    assert_eq!(mock.requests().len(), 1000);
     assert_eq!(
         mock.token_fetches(),
         1,

@@ -283,6 +283,7 @@ async fn standalone_bridge_in_front_of_the_grpc_server() {
 #[tokio::test]
 async fn provider_examples_through_the_bridge() {
     use pushgate_tests::{
+        android,
         apple::{apple_config, apple_key},
         examples::{android_examples, apple_examples},
         mock_apns::{self, MockApns},
@@ -292,31 +293,31 @@ async fn provider_examples_through_the_bridge() {
     let fcm = MockFcm::start().await;
     let key = apple_key();
     let mut config = apple_config(&apns, &key);
-    config.targets.android = mock_fcm::android_config(&fcm).targets.android;
+    config.targets.android = android::android_config(&fcm).targets.android;
     let running = start(&config).await;
     let client = reqwest::Client::new();
     let url = http_url(&running, "/api/v1/send_push");
 
     let apple = apple_examples();
-    for (name, request, _, _, _) in &apple {
-        let (_, text) = post(&client, &url, request.clone()).await;
-        assert_eq!(text, "{\"status\":\"OK\"}\n", "{name}");
+    for example in &apple {
+        let (_, text) = post(&client, &url, example.request.clone()).await;
+        assert_eq!(text, "{\"status\":\"OK\"}\n", "{}", example.name);
     }
     let sent: Vec<String> = apns.requests().into_iter().map(|r| r.body).collect();
-    let expected: Vec<String> = apple.iter().map(|e| e.2.clone()).collect();
+    let expected: Vec<String> = apple.iter().map(|e| e.apns_body.clone()).collect();
     assert_eq!(sent, expected);
 
     let android = android_examples();
-    for (name, request, _) in &android {
-        let (_, text) = post(&client, &url, request.clone()).await;
-        assert_eq!(text, "{\"status\":\"OK\"}\n", "{name}");
+    for example in &android {
+        let (_, text) = post(&client, &url, example.request.clone()).await;
+        assert_eq!(text, "{\"status\":\"OK\"}\n", "{}", example.name);
     }
-    let sent: Vec<String> = fcm.messages().into_iter().map(|r| r.body).collect();
-    let expected: Vec<String> = android.iter().map(|e| e.2.clone()).collect();
+    let sent: Vec<String> = fcm.requests().into_iter().map(|r| r.body).collect();
+    let expected: Vec<String> = android.iter().map(|e| e.fcm_body.clone()).collect();
     assert_eq!(sent, expected);
 
     // Provider answers, as the Mattermost server sees them (docs/mpns-contract.md §10.2, §10.3).
-    let ios = &apple[0].1;
+    let ios = &apple[0].request;
     for (reply, answer) in [
         (
             mock_apns::Reply::reason(400, "BadDeviceToken"),
@@ -334,7 +335,7 @@ async fn provider_examples_through_the_bridge() {
         apns.reply_with(move |_, _| reply.clone());
         assert_eq!(post(&client, &url, ios.clone()).await.1, answer);
     }
-    let droid = &android[0].1;
+    let droid = &android[0].request;
     for (reply, answer) in [
         (mock_fcm::Reply::fcm_error(404, "NOT_FOUND", "UNREGISTERED", "Requested entity was not found."), "{\"status\":\"REMOVE\"}\n"),
         (mock_fcm::Reply::fcm_error(400, "INVALID_ARGUMENT", "INVALID_ARGUMENT", "The registration token is not a valid FCM registration token"),

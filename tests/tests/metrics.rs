@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use pushgate_tests::{
+    android,
     apple::{apple_config, apple_key},
     http_url,
     mock_apns::{self, MockApns},
@@ -38,7 +39,7 @@ async fn metrics_count_a_known_sequence() {
     });
     let key = apple_key();
     let mut config = apple_config(&apns, &key);
-    config.targets.android = mock_fcm::android_config(&fcm).targets.android;
+    config.targets.android = android::android_config(&fcm).targets.android;
     config.enable_metrics = true;
     let running = start(&config).await;
     let client = reqwest::Client::new();

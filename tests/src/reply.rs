@@ -1,0 +1,44 @@
+//! What a mock provider answers to one request: the same shape for the mock APNs and the mock
+//! FCM, each adding what its real service always sends (`apns-id`; FCM's message name).
+
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    /// Empty on a success means the provider's usual success body.
+    pub body: String,
+    pub headers: Vec<(&'static str, String)>,
+    /// How long the mock waits before answering.
+    pub delay: Duration,
+}
+
+impl Reply {
+    /// Success, as the provider answers it.
+    pub fn ok() -> Self {
+        Reply::status(200, "")
+    }
+
+    pub fn status(status: u16, body: &str) -> Self {
+        Reply {
+            status,
+            body: body.to_string(),
+            headers: Vec::new(),
+            delay: Duration::ZERO,
+        }
+    }
+
+    pub fn after(mut self, delay: Duration) -> Self {
+        self.delay = delay;
+        self
+    }
+
+    pub fn header(mut self, name: &'static str, value: &str) -> Self {
+        self.headers.push((name, value.to_string()));
+        self
+    }
+
+    pub fn retry_after(self, secs: u64) -> Self {
+        self.header("retry-after", &secs.to_string())
+    }
+}
