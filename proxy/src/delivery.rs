@@ -18,18 +18,23 @@ use std::{
 
 use crate::{
     health::Health,
-    metrics::AttemptMetrics,
+    metrics::{AttemptMetrics, RetryMetrics},
     outcome::{Family, Outcome},
     push::{redact_token, Push},
     retry::RetryPolicy,
 };
+
+/// The reason of a push refused before sending because its device token cannot be right.
+pub const INVALID_TOKEN: &str = "InvalidDeviceToken";
 
 /// How a push becomes a provider's request. Needs no credentials, so a dry-run target has one.
 pub trait Format: Send + Sync + 'static {
     /// Everything an attempt sends, built once per push and reused by every attempt.
     type Request: Send + Sync;
 
-    fn build(&self, push: &Push) -> Self::Request;
+    /// The request for `push`, or why this provider cannot take it (a device token it would
+    /// refuse): a FAIL answered without sending, which says nothing of the upstream's health.
+    fn build(&self, push: &Push) -> Result<Self::Request, String>;
 
     /// The whole request as text (for the dry-run debug line) and its payload size in bytes.
     fn describe(request: &Self::Request) -> (String, usize);
@@ -93,12 +98,22 @@ pub enum Verdict {
     /// provider's `Retry-After` when it gave one.
     Retry(Option<Duration>),
     /// No answer (connection, TLS, timeout): worth another attempt; the upstream is failing.
-    Transport,
+    /// Delivery is at-least-once: a request lost with its connection may have arrived.
+    Transport(Lost),
     /// The provider refused our credentials: final, and the target is NOT_SERVING.
     Refused,
     /// The provider refused this credential in a way a fresh one may cure (APNs
     /// `ExpiredProviderToken`, FCM 401): once more with a new credential, else `Refused`.
     Reauth,
+}
+
+/// How an attempt got no answer; the `cause` of `pushgate_upstream_retries_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lost {
+    /// The attempt's time ran out.
+    Timeout,
+    /// Connecting, TLS, or the connection broke.
+    Connection,
 }
 
 impl Verdict {
@@ -140,6 +155,7 @@ pub struct Context {
     pub policy: RetryPolicy,
     pub health: Arc<Health>,
     pub attempts: AttemptMetrics,
+    pub retries: RetryMetrics,
 }
 
 /// A target that delivers through `provider`.
@@ -180,7 +196,10 @@ impl<P: Provider> Sender for Delivery<P> {
         deadline: Instant,
     ) -> Pin<Box<dyn Future<Output = Outcome> + Send + 'a>> {
         Box::pin(async move {
-            let request = self.provider.format().build(push);
+            let request = match self.provider.format().build(push) {
+                Ok(request) => request,
+                Err(why) => return Outcome::fail(why, INVALID_TOKEN),
+            };
             let attempts = self.attempts(&request, &push.n.device_id, deadline);
             match tokio::time::timeout_at(deadline.into(), attempts).await {
                 Ok((outcome, upstream_ok)) => {
@@ -241,7 +260,7 @@ impl<P: Provider> Delivery<P> {
                 }
                 Verdict::Reauth => return (outcome, false),
                 Verdict::Retry(after) => after,
-                Verdict::Transport => None,
+                Verdict::Transport(_) => None,
                 Verdict::Delivered | Verdict::Final | Verdict::Refused => {
                     return (outcome, verdict.upstream_ok())
                 }
@@ -254,7 +273,16 @@ impl<P: Provider> Delivery<P> {
                 P::FAMILY.label()
             );
             match policy.next_wait(attempts, retry_after, deadline) {
-                Some(wait) => tokio::time::sleep(wait).await,
+                Some(wait) => {
+                    let retries = &self.context.retries;
+                    match verdict {
+                        Verdict::Transport(Lost::Timeout) => &retries.timeout,
+                        Verdict::Transport(Lost::Connection) => &retries.connection,
+                        _ => &retries.answer,
+                    }
+                    .inc();
+                    tokio::time::sleep(wait).await
+                }
                 None => {
                     tracing::error!(did = %did, "Max retries reached");
                     return (outcome, verdict.upstream_ok());
@@ -275,7 +303,10 @@ impl<F: Format> Sender for DryRun<F> {
         push: &'a Push,
         _deadline: Instant,
     ) -> Pin<Box<dyn Future<Output = Outcome> + Send + 'a>> {
-        let request = self.format.build(push);
+        let request = match self.format.build(push) {
+            Ok(request) => request,
+            Err(why) => return Box::pin(std::future::ready(Outcome::fail(why, INVALID_TOKEN))),
+        };
         let (summary, bytes) = F::describe(&request);
         tracing::info!(
             target_type = %self.kind,

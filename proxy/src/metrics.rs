@@ -34,6 +34,7 @@ pub struct Metrics {
     grpc_requests: IntCounterVec,
     cert_expiry: IntGaugeVec,
     connections: IntCounterVec,
+    retries: IntCounterVec,
 }
 
 const PTT: &[&str] = &["platform", "type", "transport"];
@@ -140,6 +141,11 @@ impl Metrics {
                 &["method", "code"],
             ),
             cert_expiry,
+            retries: counter(
+                "pushgate_upstream_retries_total",
+                "Attempts repeated, by target Type and cause: the provider answered 'not now' (answer), or no answer came (timeout, connection; the push may have arrived).",
+                &["target", "cause"],
+            ),
             connections: counter(
                 "pushgate_upstream_connections_opened_total",
                 "Connections opened to APNs, FCM or the OAuth2 token endpoint, by target Type.",
@@ -232,6 +238,16 @@ impl Metrics {
         self.token_refreshes.with_label_values(&[kind])
     }
 
+    /// The retry counters of one target, by cause.
+    pub fn retries(&self, kind: &str) -> RetryMetrics {
+        let cause = |c: &str| self.retries.with_label_values(&[kind, c]);
+        RetryMetrics {
+            answer: cause("answer"),
+            timeout: cause("timeout"),
+            connection: cause("connection"),
+        }
+    }
+
     /// The counter of connections a target's HTTP client opens (`upstream.rs` bumps it).
     pub fn connection_counter(&self, kind: &str) -> IntCounter {
         self.connections.with_label_values(&[kind])
@@ -289,4 +305,14 @@ impl AttemptMetrics {
         self.notification.observe(secs);
         self.target.observe(secs);
     }
+}
+
+/// One target's `pushgate_upstream_retries_total` counters, one per cause.
+pub struct RetryMetrics {
+    /// The provider answered "not now" (5xx, 429).
+    pub answer: IntCounter,
+    /// The attempt's time ran out without an answer.
+    pub timeout: IntCounter,
+    /// No connection, or it broke before an answer.
+    pub connection: IntCounter,
 }

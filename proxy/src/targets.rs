@@ -31,6 +31,7 @@ impl Targets {
                 policy: RetryPolicy::from_config(config),
                 health: health.clone(),
                 attempts: metrics.attempts(family, &kind),
+                retries: metrics.retries(&kind),
             }
         };
         let mut targets = Targets::default();

@@ -6,6 +6,12 @@ use std::time::Duration;
 
 use prometheus::IntCounter;
 
+use crate::delivery::Lost;
+
+/// The most of a provider's answer body pushgate reads. Answers are a few hundred bytes; a
+/// proxy or balancer in between may send megabytes of HTML, which must not be held in memory.
+pub const MAX_ANSWER_BYTES: usize = 64 * 1024;
+
 /// How a target's client differs from the shared defaults.
 pub struct ClientSettings<'a> {
     /// The config key and path of an extra trusted root (`ApplePushCAFile`, `FcmCAFile`), or "".
@@ -34,6 +40,46 @@ pub fn client_builder(settings: ClientSettings<'_>) -> Result<reqwest::ClientBui
         builder = builder.add_root_certificate(ca);
     }
     Ok(builder)
+}
+
+/// Reads an answer's body to its end, keeping at most `MAX_ANSWER_BYTES`. Reading to the end
+/// matters on success too: an HTTP/2 stream dropped unread is reset, and a server that sees many
+/// resets closes the connection with every other push on it.
+pub async fn read_answer(mut response: reqwest::Response) -> Result<Vec<u8>, reqwest::Error> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        let room = MAX_ANSWER_BYTES - body.len();
+        if chunk.len() > room {
+            body.extend_from_slice(&chunk[..room]);
+            // The rest is not wanted: dropping the response ends the stream here.
+            break;
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// How an attempt that got no answer was lost.
+pub fn lost(e: &reqwest::Error) -> Lost {
+    if e.is_timeout() {
+        Lost::Timeout
+    } else {
+        Lost::Connection
+    }
+}
+
+/// An error and its causes (certificate, DNS, refused, proxy…), without the request URL,
+/// which can hold a device token.
+pub fn describe(e: reqwest::Error) -> String {
+    let e = e.without_url();
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 /// Reads a file the config names; the error names the key and the path, never the contents.

@@ -126,7 +126,7 @@ def main(addr):
             r = SendPushRequest(request_id=f"s-{i}")
             r.notification.platform = "android_rn" if i % 2 else "apple_rn"
             r.notification.server_id = "srv"
-            r.notification.device_id = "" if i == 7 else f"tok{i}"
+            r.notification.device_id = "" if i == 7 else f"{i:08x}"
             yield r
     answers = {a.request_id: a for a in stream_push(requests(), timeout=30)}
     check(len(answers) == 200, f"200 stream answers, got {len(answers)}")

@@ -44,7 +44,7 @@ pub async fn stream_pushes_all_ok(running: &server::Running, platform: &str, n: 
         notification: Some(PushNotification {
             platform: platform.clone(),
             server_id: "s".into(),
-            device_id: format!("tok{i}"),
+            device_id: format!("{i:08x}"),
             r#type: "message".into(),
             message: "m".into(),
             ..Default::default()

@@ -112,7 +112,7 @@ async fn outcome_for(reply: Reply, remove_on_mismatch: bool) -> (SendPushRespons
     config.delivery.remove_on_mismatch = remove_on_mismatch;
     let running = start(&config).await;
     let mut client = grpc_client(&running).await;
-    let answer = send(&mut client, from_json(r#"{"platform":"apple_rn-v2","server_id":"s","device_id":"tok","type":"message","message":"m"}"#)).await;
+    let answer = send(&mut client, from_json(r#"{"platform":"apple_rn-v2","server_id":"s","device_id":"a1b2c3d4","type":"message","message":"m"}"#)).await;
     running.shutdown().await;
     (answer, mock.requests().len())
 }
@@ -243,7 +243,7 @@ async fn service_unavailable_honours_retry_after_then_succeeds() {
     let started = Instant::now();
     let answer = send(
         &mut client,
-        from_json(r#"{"platform":"apple_rn","server_id":"s","device_id":"tok","type":"message"}"#),
+        from_json(r#"{"platform":"apple_rn","server_id":"s","device_id":"a1b2c3d4","type":"message"}"#),
     )
     .await;
     assert_eq!(answer.status(), Status::Ok);
@@ -270,7 +270,7 @@ async fn expired_provider_token_is_resigned_and_retried_once() {
     let mut client = grpc_client(&running).await;
     let answer = send(
         &mut client,
-        from_json(r#"{"platform":"apple_rn","server_id":"s","device_id":"tok","type":"message"}"#),
+        from_json(r#"{"platform":"apple_rn","server_id":"s","device_id":"a1b2c3d4","type":"message"}"#),
     )
     .await;
     assert_eq!(answer.status(), Status::Ok);
@@ -282,7 +282,7 @@ async fn expired_provider_token_is_resigned_and_retried_once() {
     mock.reply_with(|_, _| Reply::reason(403, "ExpiredProviderToken"));
     let answer = send(
         &mut client,
-        from_json(r#"{"platform":"apple_rn","server_id":"s","device_id":"tok","type":"message"}"#),
+        from_json(r#"{"platform":"apple_rn","server_id":"s","device_id":"a1b2c3d4","type":"message"}"#),
     )
     .await;
     assert_eq!(answer.status(), Status::Fail);
@@ -306,7 +306,7 @@ async fn unreachable_apns_fails_with_transport_error_after_three_attempts() {
     let started = Instant::now();
     let answer = send(
         &mut client,
-        from_json(r#"{"platform":"apple_rn","server_id":"s","device_id":"tok"}"#),
+        from_json(r#"{"platform":"apple_rn","server_id":"s","device_id":"a1b2c3d4"}"#),
     )
     .await;
     assert_eq!(answer.status(), Status::Fail);
@@ -333,7 +333,7 @@ async fn send_to_silent_apns(
     let running = start(&config).await;
     let mut client = grpc_client(&running).await;
     let started = Instant::now();
-    let push = from_json(r#"{"platform":"apple_rn","server_id":"s","device_id":"tok"}"#);
+    let push = from_json(r#"{"platform":"apple_rn","server_id":"s","device_id":"a1b2c3d4"}"#);
     let answer = send(&mut client, push).await;
     let took = started.elapsed();
     running.shutdown().await;
@@ -396,7 +396,7 @@ async fn rejected_credentials_turn_the_target_not_serving_until_a_success() {
         }
     };
     assert_eq!(check(&mut health).await, ServingStatus::Serving);
-    let push = || from_json(r#"{"platform":"apple_rn","server_id":"s","device_id":"tok"}"#);
+    let push = || from_json(r#"{"platform":"apple_rn","server_id":"s","device_id":"a1b2c3d4"}"#);
     assert_eq!(send(&mut client, push()).await.status(), Status::Fail);
     assert_eq!(check(&mut health).await, ServingStatus::NotServing);
     assert_eq!(
@@ -466,7 +466,7 @@ async fn certificate_auth_with_a_pem_presents_the_client_certificate() {
     let mut client = grpc_client(&running).await;
     let answer = send(
         &mut client,
-        from_json(r#"{"platform":"apple_rn","server_id":"s","device_id":"tok","type":"message"}"#),
+        from_json(r#"{"platform":"apple_rn","server_id":"s","device_id":"a1b2c3d4","type":"message"}"#),
     )
     .await;
     assert_eq!(answer.status(), Status::Ok, "{answer:?}");
@@ -491,7 +491,7 @@ async fn certificate_auth_with_a_pem_presents_the_client_certificate() {
     let mut client = grpc_client(&running).await;
     let answer = send(
         &mut client,
-        from_json(r#"{"platform":"apple_rn","server_id":"s","device_id":"tok"}"#),
+        from_json(r#"{"platform":"apple_rn","server_id":"s","device_id":"a1b2c3d4"}"#),
     )
     .await;
     assert_eq!(answer.status(), Status::Fail);
@@ -512,7 +512,7 @@ async fn bad_credentials_skip_the_target_and_keep_the_process() {
     let err = client
         .send_push(SendPushRequest {
             notification: Some(from_json(
-                r#"{"platform":"apple_rn","server_id":"s","device_id":"tok"}"#,
+                r#"{"platform":"apple_rn","server_id":"s","device_id":"a1b2c3d4"}"#,
             )),
             request_id: String::new(),
         })
@@ -524,7 +524,7 @@ async fn bad_credentials_skip_the_target_and_keep_the_process() {
     );
     let ok = send(
         &mut client,
-        from_json(r#"{"platform":"apple","server_id":"s","device_id":"tok"}"#),
+        from_json(r#"{"platform":"apple","server_id":"s","device_id":"a1b2c3d4"}"#),
     )
     .await;
     assert_eq!(ok.status(), Status::Ok, "the other Apple target works");
@@ -537,7 +537,7 @@ async fn assert_password_opens_certificate(ca_pem: &str, path: &std::path::Path,
     let mock = MockApns::start_requiring_client_cert(ca_pem).await;
     let key = apple_key();
     let push = || {
-        from_json(r#"{"platform":"apple_rn","server_id":"s","device_id":"tok","type":"message"}"#)
+        from_json(r#"{"platform":"apple_rn","server_id":"s","device_id":"a1b2c3d4","type":"message"}"#)
     };
     let running = start(&cert_auth_config(&mock, &key, path, password)).await;
     let mut client = grpc_client(&running).await;

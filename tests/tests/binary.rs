@@ -251,7 +251,7 @@ async fn sigterm_during_500_slow_sends_loses_none() {
         notification: Some(PushNotification {
             platform: "apple_rn".into(),
             server_id: "s".into(),
-            device_id: format!("tok{i}"),
+            device_id: format!("{i:08x}"),
             r#type: "message".into(),
             ..Default::default()
         }),
@@ -308,7 +308,7 @@ async fn sighup_reloads_a_good_config_and_keeps_the_old_one_on_a_bad_one() {
     let push = || {
         send_push(
             &base,
-            r#"{"platform":"apple_rn","server_id":"s","device_id":"tok","type":"message"}"#,
+            r#"{"platform":"apple_rn","server_id":"s","device_id":"a1b2c3d4","type":"message"}"#,
         )
     };
     let hup = |p: &Process| {
@@ -445,7 +445,7 @@ async fn apns_goes_through_an_https_proxy_from_the_environment() {
     .await;
     let answer = send_push(
         &base,
-        r#"{"platform":"apple_rn","server_id":"s","device_id":"tok","type":"message"}"#,
+        r#"{"platform":"apple_rn","server_id":"s","device_id":"a1b2c3d4","type":"message"}"#,
     )
     .await;
     assert_eq!(answer, "{\"status\":\"OK\"}\n");
@@ -492,7 +492,7 @@ async fn fcm_project_falls_back_to_google_cloud_project() {
     .await;
     let answer = send_push(
         &base,
-        r#"{"platform":"android_rn","server_id":"s","device_id":"tok","type":"message"}"#,
+        r#"{"platform":"android_rn","server_id":"s","device_id":"a1b2c3d4","type":"message"}"#,
     )
     .await;
     assert_eq!(answer, "{\"status\":\"OK\"}\n");

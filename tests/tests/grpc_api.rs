@@ -28,7 +28,7 @@ async fn send_push_answers_ok_on_dry_run_and_echoes_request_id() {
     for platform in ["apple_rn-v2", "apple", "android_rn-v2", "android"] {
         let answer = client
             .send_push(SendPushRequest {
-                notification: Some(notification(platform, "tok")),
+                notification: Some(notification(platform, "a1b2c3d4")),
                 request_id: format!("id-{platform}"),
             })
             .await
@@ -126,7 +126,7 @@ async fn stream_push_answers_each_of_1000_in_flight_requests_once() {
             } else {
                 "android_rn"
             },
-            if i % 100 == 42 { "" } else { "tok" },
+            if i % 100 == 42 { "" } else { "a1b2c3d4" },
         )),
         request_id: format!("req-{i}"),
     });
@@ -218,7 +218,7 @@ async fn grpc_auth_token_is_required_when_configured_but_not_for_health() {
     let running = start(&config).await;
     let mut client = grpc_client(&running).await;
     let request = || SendPushRequest {
-        notification: Some(notification("apple_rn", "tok")),
+        notification: Some(notification("apple_rn", "a1b2c3d4")),
         request_id: String::new(),
     };
     let err = client.send_push(request()).await.unwrap_err();

@@ -54,7 +54,7 @@ async fn metrics_count_a_known_sequence() {
         ("/api/v1/send_push", "<xml/>"),               // bad request (decode)
         (
             "/api/v1/send_push",
-            r#"{"platform":"apple_rn-v2","server_id":"s","device_id":"ok","type":"message","ack_id":"a1"}"#,
+            r#"{"platform":"apple_rn-v2","server_id":"s","device_id":"a1b2","type":"message","ack_id":"a1"}"#,
         ),
         (
             "/api/v1/send_push",
@@ -62,7 +62,7 @@ async fn metrics_count_a_known_sequence() {
         ),
         (
             "/api/v1/send_push",
-            r#"{"platform":"apple_rn-v7","server_id":"s","device_id":"ok","type":"made-up-type","transport":"voip"}"#,
+            r#"{"platform":"apple_rn-v7","server_id":"s","device_id":"a1b2","type":"made-up-type","transport":"voip"}"#,
         ),
         (
             "/api/v1/send_push",

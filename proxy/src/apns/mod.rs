@@ -14,7 +14,7 @@ use reqwest::{header, StatusCode};
 
 use crate::{
     config::AppleSettings,
-    delivery::{self, Answer, Context, Provider, Target, Verdict},
+    delivery::{self, Answer, Context, Lost, Provider, Target, Verdict},
     metrics::Metrics,
     outcome::{Family, Outcome},
     retry::retry_after,
@@ -145,10 +145,10 @@ impl Client {
     }
 }
 
-fn transport_error() -> Answer {
+fn transport_error(lost: Lost) -> Answer {
     Answer::new(
         Outcome::fail("unknown transport error", "RequestError"),
-        Verdict::Transport,
+        Verdict::Transport(lost),
     )
 }
 
@@ -204,18 +204,15 @@ impl Provider for Client {
         if let Some(bearer) = credential {
             req = req.header(header::AUTHORIZATION, bearer);
         }
-        let started = std::time::Instant::now();
         let response = match req.send().await {
             Ok(r) => r,
             Err(e) => {
-                tracing::debug!(error = %e, elapsed = ?started.elapsed(), "APNs transport error");
-                return transport_error();
+                let lost = upstream::lost(&e);
+                tracing::debug!(error = %upstream::describe(e), "APNs transport error");
+                return transport_error(lost);
             }
         };
         let status = response.status();
-        if status == StatusCode::OK {
-            return Answer::new(Outcome::ok(), Verdict::Delivered);
-        }
         let wait = retry_after(response.headers());
         let apns_id = response
             .headers()
@@ -223,9 +220,11 @@ impl Provider for Client {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
             .to_string();
-        let Ok(body) = response.bytes().await else {
-            return transport_error();
-        };
+        // The status is APNs' answer: a body lost after it never makes the push go again.
+        let body = upstream::read_answer(response).await.unwrap_or_default();
+        if status == StatusCode::OK {
+            return Answer::new(Outcome::ok(), Verdict::Delivered);
+        }
         let reason = serde_json::from_slice::<serde_json::Value>(&body)
             .ok()
             .and_then(|v| v["reason"].as_str().map(String::from))

@@ -9,6 +9,21 @@ use serde::Serialize;
 use crate::{delivery::Format, emoji, push::Push};
 use gojson::to_go_json;
 
+/// The longest device token taken, in hex digits. Apple's are 64 today and documented as of
+/// variable length; 512 leaves room while refusing junk before it reaches a URL.
+const MAX_TOKEN_DIGITS: usize = 512;
+
+/// An APNs device token is hex digits; anything else would be refused by APNs, and must never
+/// reach the request path (`../`, `#`, `?` would change the URL).
+fn check_token(token: &str) -> Result<(), String> {
+    if token.len() > MAX_TOKEN_DIGITS || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(format!(
+            "invalid device Id: an APNs device token is 1 to {MAX_TOKEN_DIGITS} hexadecimal digits"
+        ));
+    }
+    Ok(())
+}
+
 /// An Apple target's request format; its one setting is the topic.
 pub struct ApnsFormat {
     /// `ApplePushTopic`: the `apns-topic` header (the app's bundle id).
@@ -18,8 +33,9 @@ pub struct ApnsFormat {
 impl Format for ApnsFormat {
     type Request = ApnsRequest;
 
-    fn build(&self, push: &Push) -> ApnsRequest {
-        build(push, &self.topic)
+    fn build(&self, push: &Push) -> Result<ApnsRequest, String> {
+        check_token(&push.n.device_id)?;
+        Ok(build(push, &self.topic))
     }
 
     fn describe(request: &ApnsRequest) -> (String, usize) {

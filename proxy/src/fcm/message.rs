@@ -26,6 +26,21 @@ struct Android {
     priority: &'static str,
 }
 
+/// The longest registration token taken. FCM's are about 160 characters today.
+const MAX_TOKEN_BYTES: usize = 4096;
+
+/// An FCM registration token is letters, digits and `-_:.`; anything else would be refused by
+/// FCM, and a huge one would only cost memory on the way there.
+fn check_token(token: &str) -> Result<(), String> {
+    let allowed = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b':' | b'.');
+    if token.len() > MAX_TOKEN_BYTES || !token.bytes().all(allowed) {
+        return Err(format!(
+            "invalid device Id: an FCM registration token is 1 to {MAX_TOKEN_BYTES} letters, digits, '-', '_', ':' or '.'"
+        ));
+    }
+    Ok(())
+}
+
 /// An Android target's request format: the body needs nothing but the push.
 pub struct FcmFormat;
 
@@ -33,8 +48,9 @@ impl Format for FcmFormat {
     /// The JSON body, ready for every attempt.
     type Request = String;
 
-    fn build(&self, push: &Push) -> String {
-        build(push)
+    fn build(&self, push: &Push) -> Result<String, String> {
+        check_token(&push.n.device_id)?;
+        Ok(build(push))
     }
 
     fn describe(body: &String) -> (String, usize) {

@@ -155,15 +155,15 @@ impl Provider for Client {
     async fn credential(
         &self,
         refused: Option<&str>,
-        _timeout: Duration,
+        timeout: Duration,
     ) -> Result<Option<String>, Answer> {
-        match self.tokens.bearer(&self.http, refused).await {
+        match self.tokens.bearer(&self.http, refused, timeout).await {
             Ok(bearer) => Ok(Some(bearer)),
             Err(TokenError::Rejected(e)) => {
                 Err(Answer::new(Outcome::fail(e, UNKNOWN), Verdict::Refused))
             }
-            Err(TokenError::Unavailable(e)) => {
-                Err(Answer::new(Outcome::fail(e, UNKNOWN), Verdict::Transport))
+            Err(TokenError::Unavailable(e, lost)) => {
+                Err(Answer::new(Outcome::fail(e, UNKNOWN), Verdict::Transport(lost)))
             }
         }
     }
@@ -183,20 +183,22 @@ impl Provider for Client {
         let response = match sent {
             Ok(r) => r,
             Err(e) => {
+                let lost = upstream::lost(&e);
                 let text = if e.is_timeout() {
                     format!("timed out while making an http call: {e}")
                 } else {
                     format!("unknown error while making an http call: {e}")
                 };
-                return Answer::new(Outcome::fail(text, UNKNOWN), Verdict::Transport);
+                return Answer::new(Outcome::fail(text, UNKNOWN), Verdict::Transport(lost));
             }
         };
         let status = response.status();
+        let wait = retry_after(response.headers());
+        // The status is FCM's answer: a body lost after it never makes the push go again.
+        let body = upstream::read_answer(response).await.unwrap_or_default();
         if status.is_success() {
             return Answer::new(Outcome::ok(), Verdict::Delivered);
         }
-        let wait = retry_after(response.headers());
-        let body = response.bytes().await.unwrap_or_default();
         let answer = self.classify(status, &body, wait);
         if answer.outcome.status == pushgate::v1::Status::Remove {
             tracing::info!(reason = %answer.outcome.reason, "Android response failure sending remove code");

@@ -11,8 +11,12 @@ use gojson::decode_object;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::Serialize;
 
+use crate::{delivery::Lost, upstream};
+
 const SCOPE: &str = "https://www.googleapis.com/auth/firebase.messaging";
 const DEFAULT_TOKEN_URI: &str = "https://oauth2.googleapis.com/token";
+/// The longest a token fetch may take, whatever the attempt's budget.
+const MAX_FETCH_TIME: Duration = Duration::from_secs(10);
 /// Refresh this long before Google's expiry, so no request carries a token about to lapse.
 const REFRESH_MARGIN: Duration = Duration::from_secs(60);
 
@@ -116,7 +120,7 @@ pub enum TokenError {
     /// The token endpoint answered and refused our credentials.
     Rejected(String),
     /// The token endpoint could not be reached or answered nonsense.
-    Unavailable(String),
+    Unavailable(String, Lost),
 }
 
 impl TokenSource {
@@ -138,11 +142,13 @@ impl TokenSource {
     }
 
     /// A valid `Bearer …` header value. `rejected` is a token FCM just refused with 401: it is
-    /// not handed out again.
+    /// not handed out again. A fetch takes at most `timeout`, the attempt's budget: a token
+    /// endpoint that hangs is a failing upstream, not a push that outlives its send budget.
     pub async fn bearer(
         &self,
         http: &reqwest::Client,
         rejected: Option<&str>,
+        timeout: Duration,
     ) -> Result<String, TokenError> {
         if let Some(token) = self.cached().filter(|t| Some(t.as_str()) != rejected) {
             return Ok(token);
@@ -152,17 +158,21 @@ impl TokenSource {
         if let Some(token) = self.cached().filter(|t| Some(t.as_str()) != rejected) {
             return Ok(token);
         }
-        let fresh = self.fetch(http).await?;
+        let fresh = self.fetch(http, timeout).await?;
         self.fetched.inc();
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = Some(fresh.clone());
         Ok(fresh.bearer)
     }
 
-    async fn fetch(&self, http: &reqwest::Client) -> Result<AccessToken, TokenError> {
+    async fn fetch(
+        &self,
+        http: &reqwest::Client,
+        timeout: Duration,
+    ) -> Result<AccessToken, TokenError> {
         let assertion = self.account.assertion().map_err(TokenError::Rejected)?;
         let response = http
             .post(&self.account.token_uri)
-            .timeout(Duration::from_secs(10))
+            .timeout(timeout.min(MAX_FETCH_TIME))
             .form(&[
                 ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
                 ("assertion", assertion.as_str()),
@@ -170,10 +180,15 @@ impl TokenSource {
             .send()
             .await
             .map_err(|e| {
-                TokenError::Unavailable(format!("cannot reach the OAuth2 token endpoint: {e}"))
+                let lost = upstream::lost(&e);
+                let text = format!(
+                    "cannot reach the OAuth2 token endpoint: {}",
+                    upstream::describe(e)
+                );
+                TokenError::Unavailable(text, lost)
             })?;
         let status = response.status();
-        let body = response.bytes().await.unwrap_or_default();
+        let body = upstream::read_answer(response).await.unwrap_or_default();
         let json: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
         if !status.is_success() {
             let error = json["error"].as_str().unwrap_or("").to_string();
@@ -181,11 +196,14 @@ impl TokenSource {
             return Err(if status.is_client_error() {
                 TokenError::Rejected(text)
             } else {
-                TokenError::Unavailable(text)
+                TokenError::Unavailable(text, Lost::Connection)
             });
         }
         let token = json["access_token"].as_str().ok_or_else(|| {
-            TokenError::Unavailable("the OAuth2 answer has no access_token".into())
+            TokenError::Unavailable(
+                "the OAuth2 answer has no access_token".into(),
+                Lost::Connection,
+            )
         })?;
         let lifetime = Duration::from_secs(json["expires_in"].as_u64().unwrap_or(3600));
         Ok(AccessToken {
