@@ -69,6 +69,50 @@ pub async fn stream_pushes_all_ok(running: &server::Running, platform: &str, n: 
     assert_eq!(answered.len(), n, "every push answered");
 }
 
+/// A push as the HTTP bridge decodes a Mattermost server's bytes.
+pub fn push_from_json(json: &str) -> pushgate::v1::PushNotification {
+    pushgate_bridge::decode::push_notification(json.as_bytes()).expect("a valid push")
+}
+
+/// One `SendPush`; a delivery outcome is expected (not a gRPC error).
+pub async fn send(
+    client: &mut PushProxyClient<Channel>,
+    n: pushgate::v1::PushNotification,
+) -> pushgate::v1::SendPushResponse {
+    client
+        .send_push(pushgate::v1::SendPushRequest {
+            notification: Some(n),
+            request_id: "r".into(),
+        })
+        .await
+        .expect("a delivery outcome")
+        .into_inner()
+}
+
+/// What gRPC health says of `service`; `None` when it is not a known service.
+pub async fn health_of(
+    running: &server::Running,
+    service: &str,
+) -> Option<tonic_health::pb::health_check_response::ServingStatus> {
+    use tonic_health::pb::{health_client::HealthClient, HealthCheckRequest};
+    let channel = Channel::from_shared(format!("http://{}", running.grpc_addr))
+        .expect("an address")
+        .connect()
+        .await
+        .expect("gRPC connects");
+    let mut health = HealthClient::new(channel);
+    match health
+        .check(HealthCheckRequest {
+            service: service.into(),
+        })
+        .await
+    {
+        Ok(answer) => Some(answer.into_inner().status()),
+        Err(status) if status.code() == tonic::Code::NotFound => None,
+        Err(status) => panic!("health check of {service}: {status}"),
+    }
+}
+
 pub fn http_url(running: &server::Running, path: &str) -> String {
     format!("http://{}{path}", running.http_addr)
 }

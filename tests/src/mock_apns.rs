@@ -10,7 +10,8 @@ use std::{
 };
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use futures::StreamExt;
+use http_body_util::{combinators::BoxBody, BodyExt, StreamBody};
 use hyper::{body::Incoming, service::service_fn, Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
@@ -183,7 +184,7 @@ async fn accept_loop(listener: TcpListener, acceptor: TlsAcceptor, state: Arc<St
 async fn handle(
     req: Request<Incoming>,
     state: Arc<State>,
-) -> Result<Response<Full<Bytes>>, hyper::Error> {
+) -> Result<Response<BoxBody<Bytes, std::convert::Infallible>>, hyper::Error> {
     let (parts, body) = req.into_parts();
     let body = body.collect().await?.to_bytes();
     let recorded = Recorded {
@@ -213,5 +214,8 @@ async fn handle(
     for (name, value) in &reply.headers {
         response = response.header(*name, value);
     }
-    Ok(response.body(Full::new(Bytes::from(reply.body))).unwrap())
+    let body = reply
+        .body_stream(reply.body.clone())
+        .map(|chunk| chunk.map(hyper::body::Frame::data));
+    Ok(response.body(BoxBody::new(StreamBody::new(body))).unwrap())
 }

@@ -85,6 +85,8 @@ struct Inner {
     issued: Mutex<Vec<String>>,
     token_fetches: AtomicUsize,
     token_down: std::sync::atomic::AtomicBool,
+    /// When set, the token endpoint never answers.
+    token_hangs: std::sync::atomic::AtomicBool,
     public_pem: String,
     token_uri: OnceLock<String>,
 }
@@ -111,6 +113,7 @@ impl MockFcm {
             issued: Mutex::new(Vec::new()),
             token_fetches: AtomicUsize::new(0),
             token_down: Default::default(),
+            token_hangs: Default::default(),
             public_pem: service_key().1.clone(),
             token_uri: OnceLock::new(),
         });
@@ -168,6 +171,11 @@ impl MockFcm {
         self.inner.token_down.store(down, Ordering::SeqCst);
     }
 
+    /// Makes the token endpoint accept requests and never answer (true), or work again.
+    pub fn set_token_endpoint_hanging(&self, hangs: bool) {
+        self.inner.token_hangs.store(hangs, Ordering::SeqCst);
+    }
+
     /// Issues an access token without the OAuth2 exchange (for clients that are not pushgate,
     /// such as the benchmark's direct scenario).
     pub fn issue_token(&self) -> String {
@@ -187,6 +195,9 @@ async fn token(
     State(inner): State<Arc<Inner>>,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Response {
+    if inner.token_hangs.load(Ordering::SeqCst) {
+        std::future::pending::<()>().await;
+    }
     if inner.token_down.load(Ordering::SeqCst) {
         return (StatusCode::SERVICE_UNAVAILABLE, "down").into_response();
     }
@@ -270,12 +281,12 @@ async fn send(
     let body = if reply.status == 200 && reply.body.is_empty() {
         SENT.to_string()
     } else {
-        reply.body
+        reply.body.clone()
     };
     let mut response = (
         StatusCode::from_u16(reply.status).unwrap(),
         [("content-type", "application/json; charset=UTF-8")],
-        body,
+        axum::body::Body::from_stream(reply.body_stream(body)),
     )
         .into_response();
     for (name, value) in reply.headers {

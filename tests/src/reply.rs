@@ -11,6 +11,8 @@ pub struct Reply {
     pub headers: Vec<(&'static str, String)>,
     /// How long the mock waits before answering.
     pub delay: Duration,
+    /// How long the body follows the headers (a slow or far provider).
+    pub body_delay: Duration,
 }
 
 impl Reply {
@@ -25,12 +27,32 @@ impl Reply {
             body: body.to_string(),
             headers: Vec::new(),
             delay: Duration::ZERO,
+            body_delay: Duration::ZERO,
         }
     }
 
     pub fn after(mut self, delay: Duration) -> Self {
         self.delay = delay;
         self
+    }
+
+    /// Sends the headers at once and the body `delay` later.
+    pub fn body_after(mut self, delay: Duration) -> Self {
+        self.body_delay = delay;
+        self
+    }
+
+    /// The body as a stream that starts after `body_delay`.
+    pub fn body_stream(
+        &self,
+        body: String,
+    ) -> impl futures::Stream<Item = Result<bytes::Bytes, std::convert::Infallible>> + Send + 'static
+    {
+        let delay = self.body_delay;
+        futures::stream::once(async move {
+            tokio::time::sleep(delay).await;
+            Ok(bytes::Bytes::from(body))
+        })
     }
 
     pub fn header(mut self, name: &'static str, value: &str) -> Self {

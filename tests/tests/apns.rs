@@ -4,32 +4,19 @@
 
 use std::time::{Duration, Instant};
 
-use pushgate::v1::{
-    push_proxy_client::PushProxyClient, PushNotification, SendPushRequest, SendPushResponse, Status,
-};
+use pushgate::v1::{PushNotification, SendPushRequest, SendPushResponse, Status};
 use pushgate_tests::{
     apple::{apple_config, apple_key, cert_auth_config, client_ca, verify_bearer},
     examples::apple_examples,
     grpc_client,
     mock_apns::{MockApns, Reply},
-    start, stream_pushes_all_ok, temp_dir,
+    send, start, stream_pushes_all_ok, temp_dir,
 };
 use tonic::transport::Channel;
 
 /// The server's exact bytes, decoded as the HTTP bridge decodes them.
 fn from_json(json: &str) -> PushNotification {
-    pushgate_bridge::decode::push_notification(json.as_bytes()).expect("contract example")
-}
-
-async fn send(client: &mut PushProxyClient<Channel>, n: PushNotification) -> SendPushResponse {
-    client
-        .send_push(SendPushRequest {
-            notification: Some(n),
-            request_id: "r".into(),
-        })
-        .await
-        .expect("a delivery outcome")
-        .into_inner()
+    pushgate_tests::push_from_json(json)
 }
 
 #[tokio::test]
@@ -243,7 +230,9 @@ async fn service_unavailable_honours_retry_after_then_succeeds() {
     let started = Instant::now();
     let answer = send(
         &mut client,
-        from_json(r#"{"platform":"apple_rn","server_id":"s","device_id":"a1b2c3d4","type":"message"}"#),
+        from_json(
+            r#"{"platform":"apple_rn","server_id":"s","device_id":"a1b2c3d4","type":"message"}"#,
+        ),
     )
     .await;
     assert_eq!(answer.status(), Status::Ok);
@@ -270,7 +259,9 @@ async fn expired_provider_token_is_resigned_and_retried_once() {
     let mut client = grpc_client(&running).await;
     let answer = send(
         &mut client,
-        from_json(r#"{"platform":"apple_rn","server_id":"s","device_id":"a1b2c3d4","type":"message"}"#),
+        from_json(
+            r#"{"platform":"apple_rn","server_id":"s","device_id":"a1b2c3d4","type":"message"}"#,
+        ),
     )
     .await;
     assert_eq!(answer.status(), Status::Ok);
@@ -282,7 +273,9 @@ async fn expired_provider_token_is_resigned_and_retried_once() {
     mock.reply_with(|_, _| Reply::reason(403, "ExpiredProviderToken"));
     let answer = send(
         &mut client,
-        from_json(r#"{"platform":"apple_rn","server_id":"s","device_id":"a1b2c3d4","type":"message"}"#),
+        from_json(
+            r#"{"platform":"apple_rn","server_id":"s","device_id":"a1b2c3d4","type":"message"}"#,
+        ),
     )
     .await;
     assert_eq!(answer.status(), Status::Fail);
@@ -466,7 +459,9 @@ async fn certificate_auth_with_a_pem_presents_the_client_certificate() {
     let mut client = grpc_client(&running).await;
     let answer = send(
         &mut client,
-        from_json(r#"{"platform":"apple_rn","server_id":"s","device_id":"a1b2c3d4","type":"message"}"#),
+        from_json(
+            r#"{"platform":"apple_rn","server_id":"s","device_id":"a1b2c3d4","type":"message"}"#,
+        ),
     )
     .await;
     assert_eq!(answer.status(), Status::Ok, "{answer:?}");
@@ -537,7 +532,9 @@ async fn assert_password_opens_certificate(ca_pem: &str, path: &std::path::Path,
     let mock = MockApns::start_requiring_client_cert(ca_pem).await;
     let key = apple_key();
     let push = || {
-        from_json(r#"{"platform":"apple_rn","server_id":"s","device_id":"a1b2c3d4","type":"message"}"#)
+        from_json(
+            r#"{"platform":"apple_rn","server_id":"s","device_id":"a1b2c3d4","type":"message"}"#,
+        )
     };
     let running = start(&cert_auth_config(&mock, &key, path, password)).await;
     let mut client = grpc_client(&running).await;

@@ -3,15 +3,13 @@
 
 use std::time::{Duration, Instant};
 
-use pushgate::v1::{
-    push_proxy_client::PushProxyClient, PushNotification, SendPushRequest, SendPushResponse, Status,
-};
+use pushgate::v1::{PushNotification, SendPushRequest, SendPushResponse, Status};
 use pushgate_tests::{
     android::android_config,
     examples::{android_examples, with_sig},
     grpc_client,
     mock_fcm::{MockFcm, Reply, PROJECT},
-    start, stream_pushes_all_ok,
+    send, start, stream_pushes_all_ok,
 };
 use tonic::transport::Channel;
 use tonic_health::pb::{
@@ -19,18 +17,7 @@ use tonic_health::pb::{
 };
 
 fn from_json(json: &str) -> PushNotification {
-    pushgate_bridge::decode::push_notification(with_sig(json).as_bytes()).expect("example")
-}
-
-async fn send(client: &mut PushProxyClient<Channel>, n: PushNotification) -> SendPushResponse {
-    client
-        .send_push(SendPushRequest {
-            notification: Some(n),
-            request_id: "r".into(),
-        })
-        .await
-        .expect("a delivery outcome")
-        .into_inner()
+    pushgate_tests::push_from_json(&with_sig(json))
 }
 
 fn simple() -> PushNotification {

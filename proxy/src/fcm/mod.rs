@@ -162,9 +162,10 @@ impl Provider for Client {
             Err(TokenError::Rejected(e)) => {
                 Err(Answer::new(Outcome::fail(e, UNKNOWN), Verdict::Refused))
             }
-            Err(TokenError::Unavailable(e, lost)) => {
-                Err(Answer::new(Outcome::fail(e, UNKNOWN), Verdict::Transport(lost)))
-            }
+            Err(TokenError::Unavailable(e, lost)) => Err(Answer::new(
+                Outcome::fail(e, UNKNOWN),
+                Verdict::Transport(lost),
+            )),
         }
     }
 
