@@ -7,7 +7,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use futures::{future, Stream, StreamExt};
+use futures::{stream::FuturesUnordered, Stream, StreamExt};
 use pushgate::v1::{
     push_proxy_server::PushProxy, PushAck, PushNotification, SendAckRequest, SendAckResponse,
     SendPushRequest, SendPushResponse, Status,
@@ -181,6 +181,51 @@ impl PushService {
         })
     }
 
+    /// Answers each request of one StreamPush call, up to `STREAM_WINDOW` at once. Shutdown or
+    /// the caller's end of the stream stops the reading; every request read so far is still
+    /// answered. A message that cannot be read ends the stream, after those answers, with a
+    /// status naming it: requests after it were never read, and the caller must learn that.
+    async fn serve_stream(
+        &self,
+        incoming: Streaming<SendPushRequest>,
+        tx: mpsc::Sender<Result<SendPushResponse, tonic::Status>>,
+    ) {
+        let mut incoming = incoming.take_until(Box::pin(self.health().draining()));
+        let mut pending = FuturesUnordered::new();
+        let mut reading = true;
+        let mut read = 0u64;
+        let mut broken = None;
+        loop {
+            tokio::select! {
+                next = incoming.next(), if reading && pending.len() < STREAM_WINDOW => match next {
+                    Some(Ok(req)) => {
+                        read += 1;
+                        pending.push(self.stream_answer(req));
+                    }
+                    Some(Err(status)) => {
+                        reading = false;
+                        broken = Some(tonic::Status::invalid_argument(format!(
+                            "StreamPush message {} could not be read, and none after it was: {}",
+                            read + 1,
+                            status.message()
+                        )));
+                    }
+                    None => reading = false,
+                },
+                Some(answer) = pending.next(), if !pending.is_empty() => {
+                    if tx.send(Ok(answer)).await.is_err() {
+                        return; // the caller went away
+                    }
+                }
+                else => break,
+            }
+        }
+        if let Some(status) = broken {
+            tracing::error!(error = %status.message(), "StreamPush ended on an unreadable message");
+            let _ = tx.send(Err(status)).await;
+        }
+    }
+
     /// On a stream a rejection cannot be a gRPC error (it would end the stream): it is a FAIL.
     async fn stream_answer(&self, req: SendPushRequest) -> SendPushResponse {
         let request_id = req.request_id.clone();
@@ -248,25 +293,7 @@ impl PushProxy for PushService {
         let incoming = request.into_inner();
         let (tx, rx) = mpsc::channel(STREAM_WINDOW);
         let service = self.clone();
-        tokio::spawn(async move {
-            // A broken client stream, or shutdown, ends the reading; every request read so far
-            // is still answered before the response stream closes.
-            let draining = Box::pin(service.health().draining());
-            let mut answers = incoming
-                .take_until(draining)
-                .take_while(|r| future::ready(r.is_ok()))
-                .filter_map(|r| future::ready(r.ok()))
-                .map(|req| {
-                    let service = service.clone();
-                    async move { service.stream_answer(req).await }
-                })
-                .buffer_unordered(STREAM_WINDOW);
-            while let Some(answer) = answers.next().await {
-                if tx.send(Ok(answer)).await.is_err() {
-                    break; // the caller went away
-                }
-            }
-        });
+        tokio::spawn(async move { service.serve_stream(incoming, tx).await });
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 }

@@ -255,3 +255,107 @@ async fn grpc_auth_token_is_required_when_configured_but_not_for_health() {
     assert_eq!(status.status(), ServingStatus::Serving);
     running.shutdown().await;
 }
+
+/// Sends protobuf bytes as they are, so a test can put an undecodable message on a stream.
+#[derive(Clone, Default)]
+struct RawCodec;
+
+impl tonic::codec::Codec for RawCodec {
+    type Encode = Vec<u8>;
+    type Decode = Vec<u8>;
+    type Encoder = RawCodec;
+    type Decoder = RawCodec;
+
+    fn encoder(&mut self) -> RawCodec {
+        RawCodec
+    }
+
+    fn decoder(&mut self) -> RawCodec {
+        RawCodec
+    }
+}
+
+impl tonic::codec::Encoder for RawCodec {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+
+    fn encode(
+        &mut self,
+        item: Vec<u8>,
+        dst: &mut tonic::codec::EncodeBuf<'_>,
+    ) -> Result<(), tonic::Status> {
+        use bytes::BufMut;
+        dst.put_slice(&item);
+        Ok(())
+    }
+}
+
+impl tonic::codec::Decoder for RawCodec {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+
+    fn decode(
+        &mut self,
+        src: &mut tonic::codec::DecodeBuf<'_>,
+    ) -> Result<Option<Vec<u8>>, tonic::Status> {
+        use bytes::Buf;
+        Ok(Some(src.copy_to_bytes(src.remaining()).to_vec()))
+    }
+}
+
+/// [valid, undecodable, valid] gave one answer and ended the stream OK: the third request was
+/// never answered and the caller never learned it.
+#[tokio::test]
+async fn stream_push_ends_with_an_error_naming_an_unreadable_message() {
+    use prost::Message;
+    let running = start(&dry_run_config()).await;
+    let channel = tonic::transport::Channel::from_shared(format!("http://{}", running.grpc_addr))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.unwrap();
+    let valid = |id: &str| {
+        SendPushRequest {
+            notification: Some(notification("android_rn", "tok")),
+            request_id: id.into(),
+        }
+        .encode_to_vec()
+    };
+    // Field 31 with wire type 7: not protobuf.
+    let messages = vec![valid("1"), vec![0xff, 0xff, 0xff], valid("3")];
+    let mut answers = grpc
+        .streaming(
+            tonic::Request::new(tokio_stream::iter(messages)),
+            http::uri::PathAndQuery::from_static("/pushgate.v1.PushProxy/StreamPush"),
+            RawCodec,
+        )
+        .await
+        .expect("the stream starts")
+        .into_inner();
+    let first = answers
+        .next()
+        .await
+        .expect("an answer")
+        .expect("not an error");
+    let first = pushgate::v1::SendPushResponse::decode(first.as_slice()).unwrap();
+    assert_eq!(
+        (first.request_id.as_str(), first.status()),
+        ("1", Status::Ok)
+    );
+    let end = answers
+        .next()
+        .await
+        .expect("the stream does not end silently")
+        .expect_err("it ends with an error");
+    assert_eq!(end.code(), Code::InvalidArgument);
+    assert!(
+        end.message()
+            .starts_with("StreamPush message 2 could not be read"),
+        "{}",
+        end.message()
+    );
+    assert!(answers.next().await.is_none());
+    running.shutdown().await;
+}
