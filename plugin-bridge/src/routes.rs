@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use axum::{
-    body::{to_bytes, Body},
+    body::Body,
     extract::{Request, State},
     http::{header, HeaderValue, StatusCode},
     middleware::{self, Next},
@@ -194,10 +194,28 @@ fn backend_error(status: &tonic::Status) -> Response {
     }
 }
 
-async fn read_body(body: Body) -> Result<bytes::Bytes, String> {
-    to_bytes(body, MAX_BODY_BYTES)
-        .await
-        .map_err(|_| "http: request body too large".to_string())
+/// Why a body could not be read.
+struct Unread {
+    /// The text after `Failed to read … body: `.
+    text: String,
+    /// The body was left half read: the connection must not carry another request.
+    close: bool,
+}
+
+async fn read_body(body: Body) -> Result<bytes::Bytes, Unread> {
+    use http_body_util::{BodyExt, LengthLimitError, Limited};
+    match Limited::new(body, MAX_BODY_BYTES).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<LengthLimitError>() => Err(Unread {
+            text: "http: request body too large".into(),
+            close: true,
+        }),
+        // A broken chunk, a client that went quiet, a connection reset.
+        Err(e) => Err(Unread {
+            text: format!("http: {e}"),
+            close: true,
+        }),
+    }
 }
 
 /// Reads and decodes a body; a failure is MPNS's FAIL `Failed to read <what> body: …`.
@@ -207,16 +225,25 @@ async fn decode_body<B: Backend, T>(
     what: &str,
     decode: fn(&[u8]) -> Result<T, String>,
 ) -> Result<T, Response> {
-    let decoded = match read_body(body).await {
-        Ok(bytes) => decode(&bytes),
-        Err(e) => Err(e),
+    let (error, close) = match read_body(body).await {
+        Ok(bytes) => match decode(&bytes) {
+            Ok(decoded) => return Ok(decoded),
+            Err(e) => (e, false),
+        },
+        Err(unread) => (unread.text, unread.close),
     };
-    decoded.map_err(|e| {
-        let text = format!("Failed to read {what} body: {e}");
-        tracing::error!("{text}");
-        app.backend.bad_request();
-        answer(Status::Fail, &text)
-    })
+    let text = format!("Failed to read {what} body: {error}");
+    tracing::error!("{text}");
+    app.backend.bad_request();
+    let mut fail = answer(Status::Fail, &text);
+    if close {
+        // Say so, so a client that pipelines knows to send its next request again elsewhere.
+        fail.headers_mut().insert(
+            header::CONNECTION,
+            header::HeaderValue::from_static("close"),
+        );
+    }
+    Err(fail)
 }
 
 async fn send_push<B: Backend>(State(app): State<Arc<App<B>>>, body: Body) -> Response {

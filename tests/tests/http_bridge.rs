@@ -346,3 +346,51 @@ async fn provider_examples_through_the_bridge() {
     }
     running.shutdown().await;
 }
+
+/// Writes `request` on a fresh connection and reads until the server closes it (or 5 s pass).
+async fn raw_exchange(running: &pushgate_proxy::server::Running, request: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = tokio::net::TcpStream::connect(running.http_addr)
+        .await
+        .unwrap();
+    let _ = tcp.write_all(request).await;
+    let mut seen = Vec::new();
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        tcp.read_to_end(&mut seen),
+    )
+    .await;
+    String::from_utf8_lossy(&seen).into_owned()
+}
+
+/// After the 1 MiB FAIL the connection was closed without saying so: a request pipelined
+/// behind the big body was lost without a word. And a broken chunk was "body too large".
+#[tokio::test]
+async fn an_unreadable_body_says_connection_close_and_names_its_error() {
+    let running = start(&sample_like_config()).await;
+    let big = "x".repeat(2 << 20);
+    let request = format!(
+        "POST /api/v1/send_push HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{big}\
+         GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n",
+        big.len()
+    );
+    let seen = raw_exchange(&running, request.as_bytes()).await;
+    let head = seen.split("\r\n\r\n").next().unwrap().to_ascii_lowercase();
+    assert!(head.starts_with("http/1.1 200"), "{seen:.300}");
+    assert!(head.contains("connection: close"), "{head}");
+    assert!(seen.contains("request body too large"), "{seen:.300}");
+
+    let chunked =
+        "POST /api/v1/send_push HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n\
+                   zz\r\n{}\r\n0\r\n\r\n";
+    let seen = raw_exchange(&running, chunked.as_bytes()).await;
+    assert!(
+        seen.contains("Failed to read message body: http: "),
+        "{seen}"
+    );
+    assert!(
+        !seen.contains("too large"),
+        "a bad chunk is not a large body: {seen}"
+    );
+    running.shutdown().await;
+}
