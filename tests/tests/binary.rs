@@ -502,3 +502,47 @@ async fn fcm_project_falls_back_to_google_cloud_project() {
     );
     assert!(terminate(&mut child).await.success());
 }
+
+/// At debug level the transport error printed reqwest's error with the whole
+/// `/3/device/<token>` URL; it now shows the causes (here: refused) and the token cut short.
+#[tokio::test]
+async fn transport_errors_log_their_cause_and_never_the_whole_token() {
+    let mock = pushgate_tests::mock_apns::MockApns::start().await;
+    let key = pushgate_tests::apple::apple_key();
+    let dir = temp_dir("refused");
+    let (http, grpc) = (free_port(), free_port());
+    let mut config: serde_json::Value =
+        serde_json::from_str(&apple_json(&mock, &key, http, grpc, "com.example")).unwrap();
+    // Nothing listens there: every attempt is refused.
+    config["ApplePushSettings"][0]["ApplePushEndpoint"] =
+        format!("https://127.0.0.1:{}", free_port()).into();
+    config["SendTimeoutSec"] = 2.into();
+    config["RetryTimeoutSec"] = 1.into();
+    let path = dir.join("pushgate.json");
+    std::fs::write(&path, config.to_string()).unwrap();
+    let (mut child, base) = start_process(
+        pushgate(&path)
+            .env("RUST_LOG", "debug")
+            .stdout(Stdio::piped()),
+        http,
+    )
+    .await;
+    let token = "a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90";
+    let answer = send_push(
+        &base,
+        format!(
+            r#"{{"platform":"apple_rn","server_id":"s","device_id":"{token}","type":"message"}}"#
+        ),
+    )
+    .await;
+    assert!(answer.contains("FAIL"), "{answer}");
+    assert!(terminate(&mut child).await.success());
+    let logs = output(&mut child);
+    assert!(logs.contains("APNs transport error"), "{logs}");
+    assert!(
+        logs.to_ascii_lowercase().contains("connection refused"),
+        "the cause is logged: {logs}"
+    );
+    assert!(logs.contains("a1b2c3d4e5f60718…"), "{logs}");
+    assert!(!logs.contains(token), "the whole token leaked:\n{logs}");
+}
