@@ -165,6 +165,14 @@ impl GoObject {
         }
     }
 
+    /// Whether the key is present with a value (not absent, not `null`): for the few keys of
+    /// pushgate's own whose zero is a setting and whose absence means a default.
+    pub fn has(&self, key: &str) -> bool {
+        self.fields
+            .get(&key.to_lowercase())
+            .is_some_and(|v| !v.is_null())
+    }
+
     /// A Go `int`/`int64` field: whole numbers only, no strings, no fractions.
     pub fn int64(&self, key: &str, go_type: &str) -> Result<i64, String> {
         match self.fields.get(&key.to_lowercase()) {

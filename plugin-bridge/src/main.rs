@@ -92,6 +92,7 @@ async fn main() {
         metrics_enabled: false,
         hash: option_env!("PUSHGATE_GIT_HASH").unwrap_or("unknown").into(),
         version: env!("CARGO_PKG_VERSION").into(),
+        body_read: Duration::from_secs(60),
     };
     let addr = bind_address(&args.listen);
     let listener = match tokio::net::TcpListener::bind(&addr).await {
@@ -103,19 +104,36 @@ async fn main() {
     };
     tracing::info!("Server is listening on {}", args.listen);
     let app = router(Arc::new(backend), settings);
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            use tokio::signal::unix::{signal, SignalKind};
-            let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            tracing::info!("Stopping Server...");
-        })
-        .await;
-    if let Err(e) = served {
-        tracing::error!(error = %e, "server error");
-        std::process::exit(1);
-    }
+    // The same limits as pushgate's embedded bridge: half the descriptors for clients, MPNS's
+    // 60 s for idle and stalled connections, 10 s for request headers.
+    let descriptors = rlimit::increase_nofile_limit(u64::MAX).unwrap_or(1024);
+    let slots = listen::Slots::new((descriptors / 2).clamp(1, usize::MAX as u64) as usize);
+    let incoming = match listen::Incoming::new(
+        listener,
+        slots,
+        listen::Settings {
+            tls: None,
+            read_idle: Some(Duration::from_secs(60)),
+            write_stall: Some(Duration::from_secs(60)),
+        },
+    ) {
+        Ok(incoming) => incoming,
+        Err(e) => {
+            eprintln!("pushgate-bridge: {e}");
+            std::process::exit(1);
+        }
+    };
+    let http = listen::HttpSettings {
+        header_read: Duration::from_secs(10),
+    };
+    listen::serve_http(incoming, app, http, async {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        tracing::info!("Stopping Server...");
+    })
+    .await;
 }

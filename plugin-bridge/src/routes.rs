@@ -30,6 +30,9 @@ pub struct Settings {
     /// `GET /version`: the build's git hash and version.
     pub hash: String,
     pub version: String,
+    /// The time a client has to send a whole request body (a slow client cannot hold a
+    /// connection by dribbling it).
+    pub body_read: std::time::Duration,
 }
 
 struct App<B> {
@@ -202,9 +205,16 @@ struct Unread {
     close: bool,
 }
 
-async fn read_body(body: Body) -> Result<bytes::Bytes, Unread> {
+async fn read_body(body: Body, within: std::time::Duration) -> Result<bytes::Bytes, Unread> {
     use http_body_util::{BodyExt, LengthLimitError, Limited};
-    match Limited::new(body, MAX_BODY_BYTES).collect().await {
+    let read = tokio::time::timeout(within, Limited::new(body, MAX_BODY_BYTES).collect()).await;
+    let Ok(read) = read else {
+        return Err(Unread {
+            text: "http: timeout reading the request body".into(),
+            close: true,
+        });
+    };
+    match read {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e) if e.is::<LengthLimitError>() => Err(Unread {
             text: "http: request body too large".into(),
@@ -225,7 +235,7 @@ async fn decode_body<B: Backend, T>(
     what: &str,
     decode: fn(&[u8]) -> Result<T, String>,
 ) -> Result<T, Response> {
-    let (error, close) = match read_body(body).await {
+    let (error, close) = match read_body(body, app.settings.body_read).await {
         Ok(bytes) => match decode(&bytes) {
             Ok(decoded) => return Ok(decoded),
             Err(e) => (e, false),

@@ -34,6 +34,43 @@ pub struct Listeners {
     pub tls: Tls,
     /// `GrpcAuthToken`: when not empty, PushProxy calls need `authorization: Bearer <token>`.
     pub grpc_auth_token: String,
+    /// `MaxConnections`: open connections across both listeners; `None` (0 in the file) is half
+    /// the process's descriptor limit. Past it, new clients wait in the kernel's backlog.
+    pub max_connections: Option<usize>,
+    pub http_limits: HttpLimits,
+    pub grpc_limits: GrpcLimits,
+    /// `DrainGraceSec` (default 5): after SIGTERM, how long both listeners keep serving while
+    /// readiness and health already say NOT_SERVING, so balancers stop sending first.
+    pub drain_grace: Duration,
+}
+
+/// What a slow or idle HTTP client may hold (MPNS: 60 s read and write timeouts).
+#[derive(Debug, Clone, Copy)]
+pub struct HttpLimits {
+    /// `HttpHeaderTimeoutSec` (10): to send a request's headers.
+    pub header_read: Duration,
+    /// `HttpBodyTimeoutSec` (60): to send a request's whole body.
+    pub body_read: Duration,
+    /// `HttpIdleTimeoutSec` (60): a connection silent this long is closed (keep-alive included).
+    pub idle: Duration,
+    /// `HttpWriteTimeoutSec` (60): a client that stops reading its answer this long is cut.
+    pub write_stall: Duration,
+}
+
+/// How the gRPC server treats connections and streams.
+#[derive(Debug, Clone, Copy)]
+pub struct GrpcLimits {
+    /// `GrpcKeepaliveSec` (30): HTTP/2 pings on quiet connections; a peer that does not answer
+    /// within 20 s is gone and its connection closed.
+    pub keepalive: Duration,
+    /// `GrpcMaxConnectionAgeSec` (0 = none): connections older than this are asked to go away
+    /// (GOAWAY, then `SendTimeoutSec` of grace), so clients rebalance across replicas.
+    pub max_connection_age: Option<Duration>,
+    /// `GrpcMaxConcurrentStreams` (1024): calls in flight per connection; more wait.
+    pub max_concurrent_streams: u32,
+    /// `GrpcStreamIdleTimeoutSec` (300): a StreamPush with nothing in flight that receives
+    /// nothing this long is ended (OK); the caller opens a new one when it has work.
+    pub stream_idle: Duration,
 }
 
 /// Inbound TLS for both listeners: off when `cert_file` is empty.
@@ -87,6 +124,10 @@ impl std::fmt::Debug for Listeners {
             .field("grpc", &self.grpc)
             .field("tls", &self.tls)
             .field("grpc_auth_token", &"<redacted>")
+            .field("max_connections", &self.max_connections)
+            .field("http_limits", &self.http_limits)
+            .field("grpc_limits", &self.grpc_limits)
+            .field("drain_grace", &self.drain_grace)
             .finish()
     }
 }
@@ -218,6 +259,33 @@ impl Config {
                     client_ca_file: o.string("TlsClientCAFile")?,
                 },
                 grpc_auth_token: o.string("GrpcAuthToken")?,
+                max_connections: match int("MaxConnections")? {
+                    n if n <= 0 => None,
+                    n => Some(n as usize),
+                },
+                http_limits: HttpLimits {
+                    header_read: secs_or(int("HttpHeaderTimeoutSec")?, 10),
+                    body_read: secs_or(int("HttpBodyTimeoutSec")?, 60),
+                    idle: secs_or(int("HttpIdleTimeoutSec")?, 60),
+                    write_stall: secs_or(int("HttpWriteTimeoutSec")?, 60),
+                },
+                grpc_limits: GrpcLimits {
+                    keepalive: secs_or(int("GrpcKeepaliveSec")?, 30),
+                    max_connection_age: match int("GrpcMaxConnectionAgeSec")? {
+                        n if n <= 0 => None,
+                        n => Some(secs(n)),
+                    },
+                    max_concurrent_streams: match int("GrpcMaxConcurrentStreams")? {
+                        n if n <= 0 => 1024,
+                        n => n.min(u32::MAX as i64) as u32,
+                    },
+                    stream_idle: secs_or(int("GrpcStreamIdleTimeoutSec")?, 300),
+                },
+                drain_grace: if o.has("DrainGraceSec") {
+                    secs(int("DrainGraceSec")?)
+                } else {
+                    Duration::from_secs(5)
+                },
             },
             throttle: ThrottleSettings::from_mpns(
                 int("ThrottlePerSec")?,
@@ -276,6 +344,11 @@ fn or(value: String, default: &str) -> String {
     } else {
         value
     }
+}
+
+/// A duration key of pushgate's: absent, zero or negative is the default.
+fn secs_or(n: i64, default: u64) -> Duration {
+    Duration::from_secs(if n <= 0 { default } else { n as u64 })
 }
 
 /// Negative budgets are kept as zero: the send then times out at once, as in MPNS.

@@ -178,6 +178,14 @@ async fn main() {
     if source.starts_with("the embedded") {
         tracing::warn!("No config file found: running the embedded dry-run config; pushes are built but never sent");
     }
+    // Each connection costs a descriptor: take all the system allows, and say how many.
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => tracing::info!(
+            descriptor_limit = limit,
+            "Descriptor limit raised to its hard limit"
+        ),
+        Err(e) => tracing::warn!(error = %e, "Cannot raise the descriptor limit"),
+    }
     let running = match server::start(&config).await {
         Ok(r) => r,
         Err(e) => {
@@ -188,19 +196,25 @@ async fn main() {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
     let mut hup = signal(SignalKind::hangup()).expect("SIGHUP handler");
-    loop {
+    // SIGTERM comes from an orchestrator behind a balancer: drain with the grace. Ctrl-C
+    // comes from a person at a terminal: no grace.
+    let graceful = loop {
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => break,
-            _ = term.recv() => break,
+            _ = tokio::signal::ctrl_c() => break false,
+            _ = term.recv() => break true,
             _ = hup.recv() => match load(config_arg.clone()) {
                 Ok((new, _)) => running.reload(&new).await,
                 // The old config stays in force.
                 Err(e) => tracing::error!(error = %e, "Config reload failed; keeping the running config"),
             },
         }
-    }
+    };
     tracing::info!("Stopping Server...");
-    running.shutdown().await;
+    if graceful {
+        running.shutdown().await;
+    } else {
+        running.shutdown_now().await;
+    }
 }
 
 #[cfg(test)]

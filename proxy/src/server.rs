@@ -1,30 +1,31 @@
 //! Puts the service on the network: the gRPC server (PushProxy, health, reflection) and the
 //! embedded MPNS HTTP bridge, with a shared shutdown.
 
-use std::{future::IntoFuture, net::SocketAddr, sync::Arc, time::Duration};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 
-use axum::serve::ListenerExt;
+use listen::{HttpSettings, Incoming, Slots};
 use pushgate::v1::push_proxy_server::PushProxyServer;
 use pushgate_bridge::{bind_address, Settings};
 use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 
 use crate::{
     config::Config,
+    drain::InFlight,
     grpc_auth,
     health::Health,
     metrics::Metrics,
     service::{Live, PushService},
     targets::Targets,
-    tls::{self, TlsIncoming},
+    tls,
 };
-
-/// Concurrent gRPC calls per connection (StreamPush counts once).
-pub const MAX_STREAMS_PER_CONNECTION: u32 = 1024;
 
 /// A started pushgate: where it listens, and how to stop it.
 pub struct Running {
     pub grpc_addr: SocketAddr,
     pub http_addr: SocketAddr,
+    /// `DrainGraceSec`: serving on while probes already say NOT_SERVING.
+    grace: Duration,
+    /// The longest the drain waits for pushes under way: the send budget and a margin.
     drain: Duration,
     service: PushService,
     shutdown: watch::Sender<bool>,
@@ -47,11 +48,28 @@ impl Running {
         tracing::info!(targets = ok, failed, "Config reloaded");
     }
 
-    /// Starts draining (health NOT_SERVING), stops accepting, and lets in-flight pushes finish:
-    /// each ends within the send budget, which bounds the drain. Connections that stay open
-    /// once nothing is in flight (a health `Watch`, a caller's idle stream) are then closed.
-    pub async fn shutdown(mut self) {
+    /// Shuts down in the order balancers need: readiness 503 and health NOT_SERVING at once;
+    /// both listeners keep serving through the drain grace (the balancer deregisters this
+    /// instance meanwhile); then they stop accepting (gRPC says GOAWAY) and every request
+    /// already taken, also one still sending its body, is answered — each within the send
+    /// budget, which bounds the drain. Connections still open once nothing is in flight (a
+    /// health `Watch`, an idle stream) are then closed.
+    pub async fn shutdown(self) {
         self.service.health().start_draining().await;
+        if !self.grace.is_zero() {
+            tracing::info!(grace = ?self.grace, "Draining: still serving while balancers notice");
+            tokio::time::sleep(self.grace).await;
+        }
+        self.stop_serving().await;
+    }
+
+    /// Shutdown without the grace (SIGINT, a person at a terminal).
+    pub async fn shutdown_now(self) {
+        self.service.health().start_draining().await;
+        self.stop_serving().await;
+    }
+
+    async fn stop_serving(mut self) {
         let _ = self.shutdown.send(true);
         let deadline = tokio::time::Instant::now() + self.drain;
         let in_flight = self.service.in_flight();
@@ -101,12 +119,14 @@ pub async fn start(config: &Config) -> Result<Running, String> {
     let live = live(config, &metrics, &health).await;
     health.set_process_serving().await;
     let service = PushService::new(live, health, metrics);
+    let listeners = &config.listeners;
 
-    let grpc_listener = bind(&config.listeners.grpc).await?;
-    let http_listener = bind(&config.listeners.http).await?;
+    let grpc_listener = bind(&listeners.grpc).await?;
+    let http_listener = bind(&listeners.http).await?;
     let grpc_addr = grpc_listener.local_addr().map_err(|e| e.to_string())?;
     let http_addr = http_listener.local_addr().map_err(|e| e.to_string())?;
     let (shutdown, stop) = watch::channel(false);
+    let slots = Slots::new(max_connections(listeners.max_connections));
 
     // Both reflection versions: grpcurl speaks v1, many language clients still v1alpha.
     let reflection = || {
@@ -120,71 +140,106 @@ pub async fn start(config: &Config) -> Result<Running, String> {
     let reflection_v1alpha = reflection()
         .build_v1alpha()
         .map_err(|e| format!("reflection: {e}"))?;
-    let grpc = tonic::transport::Server::builder()
-        .http2_keepalive_interval(Some(Duration::from_secs(30)))
+    let limits = listeners.grpc_limits;
+    let mut grpc = tonic::transport::Server::builder()
+        .http2_keepalive_interval(Some(limits.keepalive))
+        .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
         // Callers queue beyond this many calls per connection; without a limit, thousands of
         // unread small request frames trip h2's flood protection and the connection is lost.
-        .max_concurrent_streams(Some(MAX_STREAMS_PER_CONNECTION))
+        .max_concurrent_streams(Some(limits.max_concurrent_streams));
+    if let Some(age) = limits.max_connection_age {
+        grpc = grpc
+            .max_connection_age(age)
+            .max_connection_age_grace(config.delivery.send_timeout);
+    }
+    let grpc = grpc
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(PushProxyServer::with_interceptor(
             service.clone(),
-            grpc_auth::interceptor(&config.listeners.grpc_auth_token),
+            grpc_auth::interceptor(&listeners.grpc_auth_token),
         ));
-    let grpc_task = match tls::acceptor(&config.listeners.tls, &[b"h2"])? {
-        None => {
-            // No Nagle: a small answer must not wait for the caller's delayed ACK.
-            let incoming =
-                tonic::transport::server::TcpIncoming::from(grpc_listener).with_nodelay(Some(true));
-            tokio::spawn(report(
-                "gRPC",
-                grpc.serve_with_incoming_shutdown(incoming, stopped(stop.clone())),
-            ))
-        }
-        Some(acceptor) => {
-            let incoming = TlsIncoming::new(grpc_listener, acceptor).map_err(|e| e.to_string())?;
-            tokio::spawn(report(
-                "gRPC",
-                grpc.serve_with_incoming_shutdown(incoming, stopped(stop.clone())),
-            ))
-        }
-    };
+    let grpc_incoming = Incoming::new(
+        grpc_listener,
+        slots.clone(),
+        listen::Settings {
+            tls: tls::acceptor(&listeners.tls, &[b"h2"])?,
+            // Quiet gRPC streams are normal; keepalive pings find dead peers.
+            read_idle: None,
+            write_stall: None,
+        },
+    )
+    .map_err(|e| e.to_string())?;
+    let grpc_task = tokio::spawn(report(
+        "gRPC",
+        grpc.serve_with_incoming_shutdown(grpc_incoming, stopped(stop.clone())),
+    ));
 
-    let app = pushgate_bridge::router(Arc::new(service.clone()), bridge_settings(config));
-    let http_task = match tls::acceptor(&config.listeners.tls, &[b"h2", b"http/1.1"])? {
-        None => {
-            let listener = http_listener.tap_io(|tcp| {
-                let _ = tcp.set_nodelay(true);
-            });
-            tokio::spawn(report(
-                "HTTP",
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(stopped(stop))
-                    .into_future(),
-            ))
-        }
-        Some(acceptor) => {
-            let listener = TlsIncoming::new(http_listener, acceptor).map_err(|e| e.to_string())?;
-            tokio::spawn(report(
-                "HTTP",
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(stopped(stop))
-                    .into_future(),
-            ))
-        }
-    };
+    let http = listeners.http_limits;
+    let app = pushgate_bridge::router(Arc::new(service.clone()), bridge_settings(config)).layer(
+        axum::middleware::from_fn_with_state(service.in_flight().clone(), counted),
+    );
+    let http_incoming = Incoming::new(
+        http_listener,
+        slots,
+        listen::Settings {
+            tls: tls::acceptor(&listeners.tls, &[b"h2", b"http/1.1"])?,
+            read_idle: Some(http.idle),
+            write_stall: Some(http.write_stall),
+        },
+    )
+    .map_err(|e| e.to_string())?;
+    let http_task = tokio::spawn(listen::serve_http(
+        http_incoming,
+        app,
+        HttpSettings {
+            header_read: http.header_read,
+        },
+        stopped(stop),
+    ));
 
-    tracing::info!("Server is listening on {}", config.listeners.http);
-    tracing::info!("gRPC server is listening on {}", config.listeners.grpc);
+    tracing::info!("Server is listening on {}", listeners.http);
+    tracing::info!("gRPC server is listening on {}", listeners.grpc);
     Ok(Running {
         grpc_addr,
+        grace: listeners.drain_grace,
         drain: config.delivery.send_timeout + Duration::from_secs(1),
         http_addr,
         service,
         shutdown,
         tasks: vec![grpc_task, http_task],
     })
+}
+
+/// A peer that does not answer a keepalive ping within this is gone.
+const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// `MaxConnections`, or half the descriptor limit: the rest is left for upstream connections,
+/// log files and the config's key files.
+fn max_connections(configured: Option<usize>) -> usize {
+    let limit = match rlimit::getrlimit(rlimit::Resource::NOFILE) {
+        Ok((soft, _)) => soft,
+        Err(_) => 1024,
+    };
+    let max = configured.unwrap_or((limit / 2).clamp(1, usize::MAX as u64) as usize);
+    tracing::info!(
+        descriptor_limit = limit,
+        max_connections = max,
+        "Open connections are capped"
+    );
+    max
+}
+
+/// Holds an in-flight guard from the moment an HTTP request arrives, so shutdown also waits for
+/// requests still sending their body.
+async fn counted(
+    axum::extract::State(in_flight): axum::extract::State<InFlight>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let _guard = in_flight.start();
+    next.run(request).await
 }
 
 async fn bind(listen: &str) -> Result<TcpListener, String> {
@@ -213,5 +268,6 @@ fn bridge_settings(config: &Config) -> Settings {
         metrics_enabled: config.enable_metrics,
         hash: crate::GIT_HASH.into(),
         version: crate::VERSION.into(),
+        body_read: config.listeners.http_limits.body_read,
     }
 }

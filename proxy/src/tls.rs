@@ -1,27 +1,12 @@
 //! Inbound TLS for both listeners (`TlsCertFile`, `TlsKeyFile`), and mutual TLS when
-//! `TlsClientCAFile` is set. Handshakes run concurrently, off the accept loop, so one slow or
-//! hostile client cannot hold up the others.
+//! `TlsClientCAFile` is set. The handshakes themselves run in `listen`, off the accept loop.
 
-use std::{
-    io,
-    net::SocketAddr,
-    pin::Pin,
-    sync::Arc,
-    task::{Context, Poll},
-    time::Duration,
-};
+use std::sync::Arc;
 
 use rustls::pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer};
-use tokio::{
-    net::{TcpListener, TcpStream},
-    sync::mpsc,
-    task::JoinHandle,
-};
-use tokio_rustls::{server::TlsStream, TlsAcceptor};
+use tokio_rustls::TlsAcceptor;
 
 use crate::config::Tls;
-
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The TLS acceptor for a listener speaking `alpn`, or `None` when TLS is not configured.
 pub fn acceptor(config: &Tls, alpn: &[&[u8]]) -> Result<Option<TlsAcceptor>, String> {
@@ -64,76 +49,4 @@ pub fn acceptor(config: &Tls, alpn: &[&[u8]]) -> Result<Option<TlsAcceptor>, Str
         .map_err(|e| format!("TlsCertFile/TlsKeyFile: {e}"))?;
     tls.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     Ok(Some(TlsAcceptor::from(Arc::new(tls))))
-}
-
-/// TLS connections from a TCP listener, usable by tonic (as a stream) and axum (as a listener).
-pub struct TlsIncoming {
-    ready: mpsc::Receiver<TlsStream<TcpStream>>,
-    local: SocketAddr,
-    accept_loop: JoinHandle<()>,
-}
-
-impl Drop for TlsIncoming {
-    fn drop(&mut self) {
-        self.accept_loop.abort();
-    }
-}
-
-impl TlsIncoming {
-    pub fn new(listener: TcpListener, acceptor: TlsAcceptor) -> io::Result<Self> {
-        let local = listener.local_addr()?;
-        let (tx, ready) = mpsc::channel(256);
-        let accept_loop = tokio::spawn(async move {
-            loop {
-                let Ok((tcp, peer)) = listener.accept().await else {
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                };
-                let _ = tcp.set_nodelay(true);
-                let (acceptor, tx) = (acceptor.clone(), tx.clone());
-                tokio::spawn(async move {
-                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                        Ok(Ok(tls)) => {
-                            let _ = tx.send(tls).await;
-                        }
-                        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake refused"),
-                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
-                    }
-                });
-            }
-        });
-        Ok(TlsIncoming {
-            ready,
-            local,
-            accept_loop,
-        })
-    }
-}
-
-impl futures::Stream for TlsIncoming {
-    type Item = io::Result<TlsStream<TcpStream>>;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.ready.poll_recv(cx).map(|tls| tls.map(Ok))
-    }
-}
-
-impl axum::serve::Listener for TlsIncoming {
-    type Io = TlsStream<TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        loop {
-            if let Some(tls) = self.ready.recv().await {
-                let peer = tls.get_ref().0.peer_addr().unwrap_or(self.local);
-                return (tls, peer);
-            }
-            // The accept loop ended (only at shutdown): accept nothing more.
-            std::future::pending::<()>().await;
-        }
-    }
-
-    fn local_addr(&self) -> io::Result<Self::Addr> {
-        Ok(self.local)
-    }
 }

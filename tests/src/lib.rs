@@ -20,6 +20,8 @@ pub fn dry_run_config() -> Config {
     let mut config = Config::embedded_dry_run();
     config.listeners.http = "127.0.0.1:0".into();
     config.listeners.grpc = "127.0.0.1:0".into();
+    // In-process tests shut down often; the drain grace has its own test.
+    config.listeners.drain_grace = std::time::Duration::ZERO;
     config
 }
 

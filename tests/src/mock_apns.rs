@@ -11,7 +11,7 @@ use std::{
 
 use bytes::Bytes;
 use futures::StreamExt;
-use http_body_util::{combinators::BoxBody, BodyExt, StreamBody};
+use http_body_util::{combinators::BoxBody, BodyExt, Full, StreamBody};
 use hyper::{body::Incoming, service::service_fn, Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
@@ -214,8 +214,14 @@ async fn handle(
     for (name, value) in &reply.headers {
         response = response.header(*name, value);
     }
-    let body = reply
-        .body_stream(reply.body.clone())
-        .map(|chunk| chunk.map(hyper::body::Frame::data));
-    Ok(response.body(BoxBody::new(StreamBody::new(body))).unwrap())
+    // A late body is streamed; the rest go in one piece, as APNs sends them.
+    let body = if reply.body_delay.is_zero() {
+        BoxBody::new(Full::new(Bytes::from(reply.body)))
+    } else {
+        let stream = reply
+            .body_stream(reply.body.clone())
+            .map(|chunk| chunk.map(hyper::body::Frame::data));
+        BoxBody::new(StreamBody::new(stream))
+    };
+    Ok(response.body(body).unwrap())
 }

@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use futures::StreamExt;
+
 #[derive(Debug, Clone)]
 pub struct Reply {
     pub status: u16,
@@ -42,7 +44,8 @@ impl Reply {
         self
     }
 
-    /// The body as a stream that starts after `body_delay`.
+    /// The body as a stream that starts after `body_delay` (no empty chunk: a stream of empty
+    /// DATA frames is what h2 clients treat as a flood attack).
     pub fn body_stream(
         &self,
         body: String,
@@ -53,6 +56,7 @@ impl Reply {
             tokio::time::sleep(delay).await;
             Ok(bytes::Bytes::from(body))
         })
+        .filter(|chunk| std::future::ready(chunk.as_ref().is_ok_and(|c| !c.is_empty())))
     }
 
     pub fn header(mut self, name: &'static str, value: &str) -> Self {

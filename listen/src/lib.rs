@@ -1,0 +1,19 @@
+//! Accepting connections, for both of pushgate's listeners (gRPC and the MPNS HTTP API) and the
+//! standalone bridge.
+//!
+//! What it is: the part between `TcpListener` and a protocol server that keeps a busy or
+//! hostile network from hurting the process. `Incoming` accepts within a cap on open connections
+//! (excess clients wait in the kernel's backlog instead of costing descriptors and memory),
+//! backs off when `accept` fails (at the descriptor limit it fails at once, forever: retrying at
+//! once is a busy loop), sets `TCP_NODELAY`, runs TLS handshakes off the accept loop, and can cut
+//! connections that stay silent or stop reading. `serve_http` serves an axum router on it with a
+//! deadline for request headers and a graceful shutdown.
+//!
+//! What it is not: protocol logic. tonic serves gRPC on `Incoming`; the bridge's router answers
+//! HTTP.
+
+mod accept;
+mod http;
+
+pub use accept::{Conn, Incoming, Settings, Slots};
+pub use http::{serve_http, HttpSettings};
