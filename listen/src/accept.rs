@@ -93,10 +93,12 @@ async fn accept_loop(
 ) {
     let mut backoff = FIRST_BACKOFF;
     loop {
-        // A slot first: at the cap, new clients wait in the backlog, costing nothing here.
-        let Ok(slot) = slots.0.clone().acquire_owned().await else {
-            return;
-        };
+        // At the cap, new clients wait in the kernel's backlog, costing nothing here. A free
+        // slot is awaited but not held while `accept` waits, or every listener would keep one.
+        match slots.0.acquire().await {
+            Ok(free) => drop(free),
+            Err(_) => return,
+        }
         let (tcp, peer) = match listener.accept().await {
             Ok(accepted) => {
                 backoff = FIRST_BACKOFF;
@@ -106,11 +108,14 @@ async fn accept_loop(
                 // EMFILE/ENFILE/ENOBUFS: the same error comes back at once until something
                 // closes; connection-level errors (ECONNABORTED) are harmless. Either way wait.
                 tracing::warn!(error = %e, wait = ?backoff, "accept failed; backing off");
-                drop(slot);
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(MAX_BACKOFF);
                 continue;
             }
+        };
+        // Another listener may have taken the last slot meanwhile: this one connection waits.
+        let Ok(slot) = slots.0.clone().acquire_owned().await else {
+            return;
         };
         let _ = tcp.set_nodelay(true);
         let local = tcp.local_addr().ok();

@@ -118,7 +118,12 @@ pub async fn start(config: &Config) -> Result<Running, String> {
     let metrics = Arc::new(Metrics::new());
     let live = live(config, &metrics, &health).await;
     health.set_process_serving().await;
-    let service = PushService::new(live, health, metrics);
+    let service = PushService::new(
+        live,
+        health,
+        metrics,
+        config.listeners.grpc_limits.stream_idle,
+    );
     let listeners = &config.listeners;
 
     let grpc_listener = bind(&listeners.grpc).await?;

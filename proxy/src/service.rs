@@ -41,6 +41,8 @@ struct Inner {
     metrics: Arc<Metrics>,
     /// Every push taken and not yet answered; shutdown waits for it to empty.
     in_flight: InFlight,
+    /// `GrpcStreamIdleTimeoutSec`: a StreamPush quiet this long, with nothing in flight, ends.
+    stream_idle: Duration,
 }
 
 /// What a config reload replaces.
@@ -51,13 +53,19 @@ pub struct Live {
 }
 
 impl PushService {
-    pub fn new(live: Live, health: Arc<Health>, metrics: Arc<Metrics>) -> Self {
+    pub fn new(
+        live: Live,
+        health: Arc<Health>,
+        metrics: Arc<Metrics>,
+        stream_idle: Duration,
+    ) -> Self {
         PushService {
             inner: Arc::new(Inner {
                 live: RwLock::new(Arc::new(live)),
                 health,
                 metrics,
                 in_flight: InFlight::default(),
+                stream_idle,
             }),
         }
     }
@@ -195,11 +203,13 @@ impl PushService {
         let mut reading = true;
         let mut read = 0u64;
         let mut broken = None;
+        let mut quiet_since = tokio::time::Instant::now();
         loop {
             tokio::select! {
                 next = incoming.next(), if reading && pending.len() < STREAM_WINDOW => match next {
                     Some(Ok(req)) => {
                         read += 1;
+                        quiet_since = tokio::time::Instant::now();
                         pending.push(self.stream_answer(req));
                     }
                     Some(Err(status)) => {
@@ -216,6 +226,14 @@ impl PushService {
                     if tx.send(Ok(answer)).await.is_err() {
                         return; // the caller went away
                     }
+                    quiet_since = tokio::time::Instant::now();
+                }
+                // An idle stream holds memory on both sides; the caller opens one when it has
+                // work again.
+                _ = tokio::time::sleep_until(quiet_since + self.inner.stream_idle),
+                    if reading && pending.is_empty() => {
+                    tracing::debug!("StreamPush idle: ended");
+                    reading = false;
                 }
                 else => break,
             }

@@ -13,6 +13,7 @@ pub mod connect_proxy;
 pub mod examples;
 pub mod mock_apns;
 pub mod mock_fcm;
+pub mod process;
 pub mod reply;
 
 /// A config whose four targets are dry-run, listening on free loopback ports.
