@@ -288,3 +288,51 @@ async fn sigterm_drains_in_view_of_balancers_and_finishes_uploads() {
     assert!(answer.ends_with("{\"status\":\"OK\"}\n"), "{answer}");
     assert!(terminate(&mut process).await.success());
 }
+
+/// The peak resident memory of a process, in MB.
+fn peak_rss_mb(p: &Process) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", p.0.id())).unwrap();
+    let kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    kb / 1024.0
+}
+
+/// An upstream error body was read whole into memory: a 20 MB HTML page from a balancer took
+/// RSS from 27 to 134 MB. Answers are read up to 64 KiB.
+#[tokio::test]
+async fn huge_upstream_error_bodies_are_not_held_in_memory() {
+    let fcm = pushgate_tests::mock_fcm::MockFcm::start().await;
+    let page = format!("<html>{}</html>", "x".repeat(50 << 20));
+    fcm.reply_with(move |_, _| pushgate_tests::mock_fcm::Reply::status(502, &page));
+    let dir = temp_dir("big-error");
+    let sa = pushgate_tests::android::service_account_file(&dir, true);
+    let (config, http, _) = config_with(serde_json::json!({
+        "AndroidPushSettings": [{
+            "Type": "android_rn",
+            "ServiceFileLocation": sa,
+            "FcmEndpoint": fcm.endpoint(),
+            "FcmTokenUri": fcm.token_uri(),
+        }],
+        "SendTimeoutSec": 2,
+        "RetryTimeoutSec": 2,
+    }));
+    let (process, base) = start_process(&mut pushgate(&config), http).await;
+    let before = peak_rss_mb(&process);
+    let answer = send_push(
+        &base,
+        r#"{"platform":"android_rn","server_id":"s","device_id":"fcmtoken","type":"message"}"#,
+    )
+    .await;
+    assert!(
+        answer.contains("unexpected http response with status: 502"),
+        "{answer}"
+    );
+    let grown = peak_rss_mb(&process) - before;
+    assert!(
+        grown < 25.0,
+        "peak memory grew {grown:.1} MB for a 50 MB error body"
+    );
+}
