@@ -25,6 +25,32 @@ mod targets;
 mod tls;
 mod upstream;
 
+/// Entry points for the fuzz targets in `fuzz/` (feature `fuzzing`).
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing {
+    use crate::{apns::payload::ApnsFormat, delivery::Format, fcm::message::FcmFormat, push};
+
+    /// A `send_push` body through everything pushgate does before the network: Go-JSON
+    /// decoding, MPNS's validation, and both providers' request building.
+    pub fn push_body(body: &[u8]) {
+        let Ok(n) = pushgate_bridge::decode::push_notification(body) else {
+            return;
+        };
+        let Ok(push) = push::prepare(n) else {
+            return;
+        };
+        let apns = ApnsFormat {
+            topic: "com.example".into(),
+        };
+        if let Ok(request) = apns.build(&push) {
+            let _ = ApnsFormat::describe(&request);
+        }
+        if let Ok(request) = FcmFormat.build(&push) {
+            let _ = FcmFormat::describe(&request);
+        }
+    }
+}
+
 /// `GET /version` and `-version`: the crate version and the git hash it was built from.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 pub const GIT_HASH: &str = match option_env!("PUSHGATE_GIT_HASH") {
