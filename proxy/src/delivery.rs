@@ -46,6 +46,10 @@ pub trait Provider: Send + Sync + 'static {
 
     const FAMILY: Family;
 
+    /// The answer (error text, reason) when the send budget runs out mid-attempt or mid-wait:
+    /// what MPNS answers for this provider then.
+    const DEADLINE: (&'static str, &'static str);
+
     /// Logged at info when the provider refused a credential and the loop fetches a fresh one;
     /// `None` logs nothing.
     const REAUTH_LOG: Option<&'static str> = None;
@@ -201,7 +205,10 @@ impl<P: Provider> Sender for Delivery<P> {
                 Err(why) => return Outcome::fail(why, INVALID_TOKEN),
             };
             let attempts = self.attempts(&request, &push.n.device_id, deadline);
-            match tokio::time::timeout_at(deadline.into(), attempts).await {
+            // Every attempt and wait ends by the deadline already; this only guards against a
+            // provider that ignores its timeout.
+            let guard = deadline + Duration::from_millis(100);
+            match tokio::time::timeout_at(guard.into(), attempts).await {
                 Ok((outcome, upstream_ok)) => {
                     self.context
                         .health
@@ -210,7 +217,7 @@ impl<P: Provider> Sender for Delivery<P> {
                     outcome
                 }
                 // The budget ran out mid-attempt or mid-wait: that says nothing of the upstream.
-                Err(_) => Outcome::fail("context deadline exceeded", "RequestError"),
+                Err(_) => Outcome::fail(P::DEADLINE.0, P::DEADLINE.1),
             }
         })
     }
@@ -247,6 +254,10 @@ impl<P: Provider> Delivery<P> {
                     }
                 };
             let Answer { outcome, verdict } = answer;
+            if verdict == Verdict::Transport(Lost::Timeout) && Instant::now() >= deadline {
+                // The attempt was cut by the send budget, not by its own timeout.
+                return (Outcome::fail(P::DEADLINE.0, P::DEADLINE.1), false);
+            }
             let retry_after = match verdict {
                 Verdict::Reauth if !reauthed && credential.is_some() => {
                     // A fresh credential is not a failed attempt: it does not use one up.

@@ -12,6 +12,7 @@ pub mod config;
 mod delivery;
 mod drain;
 mod emoji;
+mod emoji_table;
 mod fcm;
 mod grpc_auth;
 mod health;
@@ -24,6 +25,11 @@ mod service;
 mod targets;
 mod tls;
 mod upstream;
+
+/// `:shortcode:` expansion as MPNS does it (the push message of message and session pushes).
+pub use emoji::expand as expand_emoji;
+/// The outbound proxy APNs goes through, and how to show it in a log line.
+pub use upstream::{apns_proxy, without_credentials};
 
 /// Entry points for the fuzz targets in `fuzz/` (feature `fuzzing`).
 #[cfg(feature = "fuzzing")]

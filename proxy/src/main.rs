@@ -116,15 +116,9 @@ fn init_logging(config: &Config) -> Result<(), String> {
     Ok(())
 }
 
-/// The outbound proxy from the environment, without any credentials in it.
+/// The outbound proxy APNs uses (MPNS logs it at start), without any credentials in it.
 fn outbound_proxy() -> Option<String> {
-    let url = ["HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"]
-        .iter()
-        .find_map(|v| std::env::var(v).ok().filter(|u| !u.is_empty()))?;
-    Some(match url.split_once("://") {
-        Some((scheme, rest)) => format!("{scheme}://{}", rest.rsplit('@').next().unwrap_or(rest)),
-        None => url.rsplit('@').next().unwrap_or(&url).to_string(),
-    })
+    pushgate_proxy::apns_proxy().map(|url| pushgate_proxy::without_credentials(&url))
 }
 
 fn version_table() -> String {

@@ -82,6 +82,23 @@ pub fn describe(e: reqwest::Error) -> String {
     text
 }
 
+/// The outbound proxy for APNs, as MPNS picks it: `HTTPS_PROXY`, else `HTTP_PROXY`, uppercase
+/// only, `NO_PROXY` ignored (docs/mpns-contract.md §3.1). FCM and OAuth2 use reqwest's usual
+/// environment rules instead, as Go's default transport does for MPNS.
+pub fn apns_proxy() -> Option<String> {
+    ["HTTPS_PROXY", "HTTP_PROXY"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|u| !u.is_empty()))
+}
+
+/// A proxy URL fit for a log line: any `user:password@` removed.
+pub fn without_credentials(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => format!("{scheme}://{}", rest.rsplit('@').next().unwrap_or(rest)),
+        None => url.rsplit('@').next().unwrap_or(url).to_string(),
+    }
+}
+
 /// Reads a file the config names; the error names the key and the path, never the contents.
 pub fn read(path: &str, key: &str) -> Result<Vec<u8>, String> {
     std::fs::read(path).map_err(|e| format!("{key} {path}: {e}"))

@@ -9,10 +9,15 @@ use std::{
 
 use crate::binary;
 
+/// The embedded dry-run config on the given ports, without the SIGTERM drain grace (it has a
+/// test of its own).
 pub fn write_config(dir: &std::path::Path, http: u16, grpc: u16) -> std::path::PathBuf {
-    let config = pushgate_proxy::config::EMBEDDED_DRY_RUN
-        .replace("127.0.0.1:8086", &format!("127.0.0.1:{http}"))
-        .replace("127.0.0.1:50051", &format!("127.0.0.1:{grpc}"));
+    let mut config: serde_json::Value =
+        serde_json::from_str(pushgate_proxy::config::EMBEDDED_DRY_RUN).unwrap();
+    config["ListenAddress"] = format!("127.0.0.1:{http}").into();
+    config["GrpcListenAddress"] = format!("127.0.0.1:{grpc}").into();
+    config["DrainGraceSec"] = 0.into();
+    let config = config.to_string();
     let path = dir.join("pushgate.json");
     std::fs::write(&path, config).unwrap();
     path

@@ -124,6 +124,7 @@ fn apple_json(
         "ListenAddress": format!("127.0.0.1:{http}"),
         "GrpcListenAddress": format!("127.0.0.1:{grpc}"),
         "SendTimeoutSec": 30,
+        "DrainGraceSec": 0,
         "ApplePushSettings": [{
             "Type": "apple_rn",
             "ApplePushTopic": topic,
@@ -337,45 +338,103 @@ async fn json_file_logs_carry_mpns_messages_and_no_secrets() {
     }
 }
 
+/// Which proxy APNs traffic takes for a given environment (MPNS: `HTTPS_PROXY`, else
+/// `HTTP_PROXY`; uppercase only). With only `HTTP_PROXY` set, pushgate once logged "Proxy
+/// server detected" and connected directly.
+struct ProxyCase {
+    what: &'static str,
+    /// Variables set to proxy A's address, and to proxy B's.
+    to_a: &'static [&'static str],
+    to_b: &'static [&'static str],
+    /// Tunnels expected through A and B; none means a direct connection.
+    through_a: bool,
+    through_b: bool,
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn apns_goes_through_an_https_proxy_from_the_environment() {
+async fn apns_takes_the_proxy_mpns_takes() {
+    let cases = [
+        ProxyCase {
+            what: "only HTTPS_PROXY",
+            to_a: &["HTTPS_PROXY"],
+            to_b: &[],
+            through_a: true,
+            through_b: false,
+        },
+        ProxyCase {
+            what: "only HTTP_PROXY",
+            to_a: &["HTTP_PROXY"],
+            to_b: &[],
+            through_a: true,
+            through_b: false,
+        },
+        ProxyCase {
+            what: "both: HTTPS_PROXY wins",
+            to_a: &["HTTPS_PROXY"],
+            to_b: &["HTTP_PROXY"],
+            through_a: true,
+            through_b: false,
+        },
+        ProxyCase {
+            what: "lowercase only: direct",
+            to_a: &["https_proxy", "http_proxy"],
+            to_b: &[],
+            through_a: false,
+            through_b: false,
+        },
+    ];
     let mock = pushgate_tests::mock_apns::MockApns::start().await;
-    let proxy = pushgate_tests::connect_proxy::ConnectProxy::start().await;
     let key = pushgate_tests::apple::apple_key();
-    let dir = temp_dir("proxy");
-    let (http, grpc) = (free_port(), free_port());
-    let config = dir.join("pushgate.json");
-    std::fs::write(&config, apple_json(&mock, &key, http, grpc, "com.example")).unwrap();
-    let (mut child, base) = start_process(
-        pushgate(&config)
-            .env(
-                "HTTPS_PROXY",
-                format!("http://user:pa55word@{}", proxy.addr),
-            )
-            .env_remove("NO_PROXY")
-            .env_remove("no_proxy")
-            .stdout(Stdio::piped()),
-        http,
-    )
-    .await;
-    let answer = send_push(
-        &base,
-        r#"{"platform":"apple_rn","server_id":"s","device_id":"a1b2c3d4","type":"message"}"#,
-    )
-    .await;
-    assert_eq!(answer, "{\"status\":\"OK\"}\n");
-    assert_eq!(mock.requests().len(), 1);
-    assert!(
-        proxy.tunnels() >= 1,
-        "the push went through the CONNECT proxy"
-    );
-    assert!(terminate(&mut child).await.success());
-    let logs = output(&mut child);
-    assert!(logs.contains("Proxy server detected."), "{logs}");
-    assert!(
-        !logs.contains("pa55word"),
-        "proxy credentials are not logged"
-    );
+    for case in cases {
+        let (a, b) = (
+            pushgate_tests::connect_proxy::ConnectProxy::start().await,
+            pushgate_tests::connect_proxy::ConnectProxy::start().await,
+        );
+        let dir = temp_dir("proxy");
+        let (http, grpc) = (free_port(), free_port());
+        let config = dir.join("pushgate.json");
+        std::fs::write(&config, apple_json(&mock, &key, http, grpc, "com.example")).unwrap();
+        let mut cmd = pushgate(&config);
+        for var in [
+            "HTTPS_PROXY",
+            "https_proxy",
+            "HTTP_PROXY",
+            "http_proxy",
+            "NO_PROXY",
+            "no_proxy",
+            "ALL_PROXY",
+            "all_proxy",
+        ] {
+            cmd.env_remove(var);
+        }
+        for var in case.to_a {
+            cmd.env(var, format!("http://user:pa55word@{}", a.addr));
+        }
+        for var in case.to_b {
+            cmd.env(var, format!("http://{}", b.addr));
+        }
+        let (mut child, base) = start_process(cmd.stdout(Stdio::piped()), http).await;
+        let answer = send_push(
+            &base,
+            r#"{"platform":"apple_rn","server_id":"s","device_id":"a1b2c3d4","type":"message"}"#,
+        )
+        .await;
+        assert_eq!(answer, "{\"status\":\"OK\"}\n", "{}", case.what);
+        assert_eq!(a.tunnels() >= 1, case.through_a, "{}: proxy A", case.what);
+        assert_eq!(b.tunnels() >= 1, case.through_b, "{}: proxy B", case.what);
+        assert!(terminate(&mut child).await.success());
+        let logs = output(&mut child);
+        assert_eq!(
+            logs.contains("Proxy server detected."),
+            case.through_a || case.through_b,
+            "{}: {logs}",
+            case.what
+        );
+        assert!(
+            !logs.contains("pa55word"),
+            "proxy credentials are not logged"
+        );
+    }
 }
 
 #[tokio::test]

@@ -72,6 +72,14 @@ impl Client {
         .http2_prior_knowledge()
         .http2_keep_alive_while_idle(true)
         .pool_idle_timeout(None);
+        builder = match upstream::apns_proxy() {
+            Some(url) => builder.proxy(
+                reqwest::Proxy::all(&url)
+                    .map_err(|e| format!("HTTPS_PROXY/HTTP_PROXY is not a proxy URL: {e}"))?,
+            ),
+            // MPNS: lowercase variables and NO_PROXY mean nothing to APNs.
+            None => builder.no_proxy(),
+        };
         let token = if token_auth {
             tracing::info!(r#type = %entry.kind, "Initializing apple notification server with AuthKey");
             let p8 = read(&entry.auth_key_file, "AppleAuthKeyFile")?;
@@ -157,6 +165,8 @@ impl Provider for Client {
 
     const FAMILY: Family = Family::Apple;
 
+    const DEADLINE: (&'static str, &'static str) = ("unknown transport error", "RequestError");
+
     fn format(&self) -> &ApnsFormat {
         &self.format
     }
@@ -225,10 +235,13 @@ impl Provider for Client {
         if status == StatusCode::OK {
             return Answer::new(Outcome::ok(), Verdict::Delivered);
         }
-        let reason = serde_json::from_slice::<serde_json::Value>(&body)
-            .ok()
-            .and_then(|v| v["reason"].as_str().map(String::from))
-            .unwrap_or_default();
+        // apns2 decodes every non-200 body as JSON; one that is not (an HTML page from a
+        // balancer in front of APNs) is an error without an APNs answer, and retried.
+        let Ok(json) = serde_json::from_slice::<serde_json::Value>(&body) else {
+            tracing::debug!(code = status.as_u16(), "APNs answer is not JSON");
+            return transport_error(Lost::Connection);
+        };
+        let reason = json["reason"].as_str().unwrap_or_default().to_string();
         let answer = self.classify(status, &reason, wait);
         if answer.outcome.status == pushgate::v1::Status::Remove {
             tracing::info!(ApnsID = %apns_id, reason = %reason, code = status.as_u16(), "Failed to send apple push sending remove code res");

@@ -110,7 +110,8 @@ impl Client {
             .unwrap_or("");
         let outcome = match code {
             "UNREGISTERED" => Outcome::remove(code),
-            "SENDER_ID_MISMATCH" if self.remove_on_mismatch => Outcome::remove(code),
+            // MPNS reports every FCM removal as UNREGISTERED.
+            "SENDER_ID_MISMATCH" if self.remove_on_mismatch => Outcome::remove("UNREGISTERED"),
             "SENDER_ID_MISMATCH" => Outcome::fail(
                 format!("FCM says the token belongs to another sender (SENDER_ID_MISMATCH: {message}): check that ServiceFileLocation is the service account of the app's Firebase project (token kept; RemoveOnMismatch restores MPNS's REMOVE)"),
                 code,
@@ -121,6 +122,8 @@ impl Client {
             "THIRD_PARTY_AUTH_ERROR" | "APNS_AUTH_ERROR" => {
                 Outcome::fail(message, "THIRD_PARTY_AUTH_ERROR")
             }
+            // firebase-admin-go's text: the error's message, else the status and the body.
+            _ if !message.is_empty() => Outcome::fail(message, UNKNOWN),
             _ => {
                 let text = String::from_utf8_lossy(&body[..body.len().min(512)]).into_owned();
                 Outcome::fail(
@@ -144,6 +147,8 @@ impl Provider for Client {
     type Format = FcmFormat;
 
     const FAMILY: Family = Family::Android;
+
+    const DEADLINE: (&'static str, &'static str) = ("context deadline exceeded", UNKNOWN);
 
     const REAUTH_LOG: Option<&'static str> =
         Some("FCM refused the access token; fetching a new one");
