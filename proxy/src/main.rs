@@ -121,9 +121,14 @@ fn outbound_proxy() -> Option<String> {
     pushgate_proxy::apns_proxy().map(|url| pushgate_proxy::without_credentials(&url))
 }
 
+/// MPNS's eight lines, in its order; `GoVersion` names the Rust compiler, the one that built it.
 fn version_table() -> String {
+    let stamp = |v: Option<&'static str>| v.unwrap_or("unknown");
     format!(
-        "BuildHash:\t{GIT_HASH}\nBuildVersion:\t{VERSION}\nCompiler:\trustc\nPlatform:\t{}/{}\n",
+        "GitVersion:\tv{VERSION}\nBuildHash:\t{GIT_HASH}\nBuildVersion:\t{VERSION}\nGitTreeState:\t{}\nBuildDate:\t{}\nGoVersion:\t{}\nCompiler:\trustc\nPlatform:\t{}/{}\n",
+        stamp(option_env!("PUSHGATE_GIT_TREE_STATE")),
+        stamp(option_env!("PUSHGATE_BUILD_DATE")),
+        stamp(option_env!("PUSHGATE_RUSTC_VERSION")),
         std::env::consts::OS,
         std::env::consts::ARCH
     )

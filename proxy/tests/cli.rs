@@ -18,10 +18,32 @@ fn version_flags() {
             .unwrap();
         assert!(out.status.success());
         let text = String::from_utf8(out.stdout).unwrap();
+        // MPNS's eight lines, in MPNS's order, each `Name:<tab>value`.
+        let names: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.split_once(":\t"))
+            .map(|(n, _)| n)
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "GitVersion",
+                "BuildHash",
+                "BuildVersion",
+                "GitTreeState",
+                "BuildDate",
+                "GoVersion",
+                "Compiler",
+                "Platform"
+            ],
+            "{text}"
+        );
         assert!(
             text.contains(&format!("BuildVersion:\t{}", env!("CARGO_PKG_VERSION"))),
             "{text}"
         );
+        assert!(text.contains("GoVersion:\trustc "), "{text}");
+        assert!(!text.contains("unknown"), "every line stamped: {text}");
     }
 }
 
