@@ -25,6 +25,9 @@ use crate::{
     targets::Targets,
 };
 
+/// The reason of a push to a target whose credentials failed to load.
+const CREDENTIALS_FAILED: &str = "CredentialsNotLoaded";
+
 /// How many pushes of one StreamPush call may be in flight at once; past it the server stops
 /// reading the stream, which is the caller's backpressure.
 pub const STREAM_WINDOW: usize = 1024;
@@ -110,11 +113,22 @@ impl PushService {
         let _gauge = scopeguard(|| metrics.in_flight.dec());
         let push = push::prepare(n).inspect_err(|r| self.reject(r))?;
         let live = self.live();
-        let target = live
-            .targets
-            .get(&push.platform)
-            .ok_or_else(|| push::unknown_platform(&push.platform, &push.n.server_id))
-            .inspect_err(|r| self.reject(r))?;
+        let Some(target) = live.targets.get(&push.platform) else {
+            // A configured target whose credentials failed to load: say so, not MPNS's
+            // "missing platform property" (docs/deviations.md, 13).
+            if let Some(error) = live.targets.failure(&push.platform) {
+                let text = format!(
+                    "push notifications for type={} are not working: {error}",
+                    push.platform
+                );
+                tracing::error!(r#type = %push.platform, error = %error, "Push for a target whose credentials failed to load");
+                self.inner.metrics.bad_request.inc();
+                return Ok(Outcome::fail(text, CREDENTIALS_FAILED));
+            }
+            let rejection = push::unknown_platform(&push.platform, &push.n.server_id);
+            self.reject(&rejection);
+            return Err(rejection);
+        };
         // MPNS: only Apple targets honour the VoIP transport.
         let transport = match target.family {
             Family::Apple if push.n.transport == "voip" => "voip",

@@ -61,6 +61,14 @@ impl Targets {
         }
     }
 
+    /// Why the target of `kind` failed to initialise, if it is configured and did.
+    pub fn failure(&self, kind: &str) -> Option<&str> {
+        self.failed
+            .iter()
+            .find(|(k, _)| k == kind)
+            .map(|(_, e)| e.as_str())
+    }
+
     pub fn get(&self, kind: &str) -> Option<&Arc<Target>> {
         self.by_type.get(kind)
     }

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use pushgate::v1::{PushNotification, SendPushRequest, SendPushResponse, Status};
+use pushgate::v1::{PushNotification, SendPushResponse, Status};
 use pushgate_tests::{
     apple::{apple_config, apple_key, cert_auth_config, client_ca, verify_bearer},
     examples::apple_examples,
@@ -504,18 +504,21 @@ async fn bad_credentials_skip_the_target_and_keep_the_process() {
     config.targets.apple[1].auth_key_file = junk.to_string_lossy().into();
     let running = start(&config).await;
     let mut client = grpc_client(&running).await;
-    let err = client
-        .send_push(SendPushRequest {
-            notification: Some(from_json(
-                r#"{"platform":"apple_rn","server_id":"s","device_id":"a1b2c3d4"}"#,
-            )),
-            request_id: String::new(),
-        })
-        .await
-        .unwrap_err();
+    let failed = send(
+        &mut client,
+        from_json(r#"{"platform":"apple_rn","server_id":"s","device_id":"a1b2c3d4"}"#),
+    )
+    .await;
+    assert_eq!(failed.status(), Status::Fail);
+    assert_eq!(failed.reason, "CredentialsNotLoaded");
+    assert!(
+        failed.error.starts_with("push notifications for type=apple_rn are not working: AppleAuthKeyFile is not a PKCS#8 EC (P-256) key"),
+        "the answer names the credential problem: {}",
+        failed.error
+    );
     assert_eq!(
-        err.message(),
-        "Did not send message because of missing platform property type=apple_rn serverId=s"
+        pushgate_tests::health_of(&running, "apple_rn").await,
+        Some(tonic_health::pb::health_check_response::ServingStatus::NotServing)
     );
     let ok = send(
         &mut client,
@@ -542,19 +545,20 @@ async fn assert_password_opens_certificate(ca_pem: &str, path: &std::path::Path,
     assert_eq!(mock.requests().len(), 1);
     running.shutdown().await;
 
-    let running = start(&cert_auth_config(&mock, &key, path, "wrong")).await;
+    let running = start(&cert_auth_config(&mock, &key, path, "wr0ng-pa55")).await;
     let mut client = grpc_client(&running).await;
-    let err = client
-        .send_push(SendPushRequest {
-            notification: Some(push()),
-            request_id: String::new(),
-        })
-        .await
-        .unwrap_err();
-    assert_eq!(
-        err.message(),
-        "Did not send message because of missing platform property type=apple_rn serverId=s"
+    let failed = send(&mut client, push()).await;
+    assert_eq!(failed.status(), Status::Fail);
+    assert_eq!(failed.reason, "CredentialsNotLoaded");
+    assert!(
+        failed.error.starts_with(&format!(
+            "push notifications for type=apple_rn are not working: ApplePushCertPrivate {}",
+            path.display()
+        )),
+        "{}",
+        failed.error
     );
+    assert!(!failed.error.contains("wr0ng-pa55"), "the password is never shown");
     running.shutdown().await;
 }
 

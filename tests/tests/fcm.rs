@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use pushgate::v1::{PushNotification, SendPushRequest, SendPushResponse, Status};
+use pushgate::v1::{PushNotification, SendPushResponse, Status};
 use pushgate_tests::{
     android::android_config,
     examples::{android_examples, with_sig},
@@ -294,16 +294,19 @@ async fn a_bad_service_account_file_skips_the_target_only() {
     config.targets.android[1].service_file_location = bad.to_string_lossy().into();
     let running = start(&config).await;
     let mut client = grpc_client(&running).await;
-    let err = client
-        .send_push(SendPushRequest {
-            notification: Some(simple()),
-            request_id: String::new(),
-        })
-        .await
-        .unwrap_err();
+    let failed = send(&mut client, simple()).await;
+    assert_eq!(failed.status(), Status::Fail);
+    assert_eq!(failed.reason, "CredentialsNotLoaded");
+    assert!(
+        failed.error.starts_with(
+            "push notifications for type=android_rn are not working: ServiceFileLocation "
+        ),
+        "the answer names the credential problem: {}",
+        failed.error
+    );
     assert_eq!(
-        err.message(),
-        "Did not send message because of missing platform property type=android_rn serverId=s"
+        pushgate_tests::health_of(&running, "android_rn").await,
+        Some(tonic_health::pb::health_check_response::ServingStatus::NotServing)
     );
     let mut other = simple();
     other.platform = "android".into();
