@@ -1,5 +1,5 @@
-//! Stamps what MPNS's build stamps into the binary, for `-version` and `GET /version`: the git
-//! commit, whether the tree had changes, the build date, and the compiler's version.
+// Stamps what MPNS's build stamps into the binary, for `-version` and `GET /version`: the git
+// commit, whether the tree had changes, the build date, and the compiler's version.
 use std::process::Command;
 
 fn run(program: &str, args: &[&str]) -> Option<String> {

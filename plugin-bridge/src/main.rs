@@ -1,7 +1,10 @@
 //! `pushgate-bridge`: the MPNS HTTP API on its own, in front of a pushgate gRPC server.
 //!
 //!     pushgate-bridge --upstream http://127.0.0.1:50051 [--listen :8086] [--send-timeout-secs 30]
-//!                     [--auth-token TOKEN]
+//!                     [--auth-token-file FILE] [--throttle-per-sec N [--throttle-enforce]]
+//!
+//! The gRPC auth token comes from `--auth-token-file`, or `PUSHGATE_GRPC_AUTH_TOKEN`; the old
+//! `--auth-token TOKEN` still works but shows the secret to anyone who can run `ps`.
 
 use std::{sync::Arc, time::Duration};
 
@@ -12,6 +15,8 @@ struct Args {
     listen: String,
     send_timeout: Duration,
     auth_token: Option<String>,
+    /// MPNS's limiter: headers only, or a real limit with `--throttle-enforce`.
+    throttle: ThrottleSettings,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -20,6 +25,7 @@ fn parse_args() -> Result<Args, String> {
         listen: ":8086".into(),
         send_timeout: Duration::from_secs(30),
         auth_token: std::env::var("PUSHGATE_GRPC_AUTH_TOKEN").ok(),
+        throttle: ThrottleSettings::default(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -42,6 +48,20 @@ fn parse_args() -> Result<Args, String> {
             "upstream" => args.upstream = value()?,
             "listen" => args.listen = value()?,
             "auth-token" => args.auth_token = Some(value()?),
+            "auth-token-file" => {
+                let path = value()?;
+                let token = std::fs::read_to_string(&path)
+                    .map_err(|e| format!("--auth-token-file {path}: {e}"))?;
+                args.auth_token = Some(token.trim().to_string());
+            }
+            "throttle-per-sec" => {
+                let v = value()?;
+                let n: i64 = v
+                    .parse()
+                    .map_err(|_| format!("--throttle-per-sec: not a number: {v}"))?;
+                args.throttle = ThrottleSettings::from_mpns(n, 0, "", args.throttle.enforce);
+            }
+            "throttle-enforce" => args.throttle.enforce = true,
             "send-timeout-secs" => {
                 let v = value()?;
                 let secs = v
@@ -50,7 +70,7 @@ fn parse_args() -> Result<Args, String> {
                 args.send_timeout = Duration::from_secs(secs);
             }
             "h" | "help" => {
-                println!("usage: pushgate-bridge --upstream http://HOST:PORT [--listen ADDR] [--send-timeout-secs N] [--auth-token TOKEN]");
+                println!("usage: pushgate-bridge --upstream http://HOST:PORT [--listen ADDR] [--send-timeout-secs N] [--auth-token-file FILE] [--throttle-per-sec N [--throttle-enforce]]");
                 std::process::exit(0);
             }
             _ => return Err(format!("unknown flag {flag}")),
@@ -88,7 +108,7 @@ async fn main() {
         }
     };
     let settings = Settings {
-        throttle: ThrottleSettings::default(),
+        throttle: args.throttle.clone(),
         metrics_enabled: false,
         hash: option_env!("PUSHGATE_GIT_HASH").unwrap_or("unknown").into(),
         version: env!("CARGO_PKG_VERSION").into(),

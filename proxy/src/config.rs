@@ -287,12 +287,7 @@ impl Config {
                     Duration::from_secs(5)
                 },
             },
-            throttle: ThrottleSettings::from_mpns(
-                int("ThrottlePerSec")?,
-                int("ThrottleMemoryStoreSize")?,
-                &o.string("ThrottleVaryByHeader")?,
-                o.boolean("ThrottleEnforce")?,
-            ),
+            throttle: throttle(&o)?,
             enable_metrics: o.boolean("EnableMetrics")?,
             delivery: Delivery {
                 send_timeout: secs(send_secs),
@@ -308,6 +303,24 @@ impl Config {
             },
         })
     }
+}
+
+/// MPNS reads a missing `ThrottlePerSec` as 1 request per second; harmless while the limiter
+/// only writes headers, a self-inflicted outage once `ThrottleEnforce` makes it real.
+fn throttle(o: &GoObject) -> Result<ThrottleSettings, String> {
+    let (per_sec, enforce) = (
+        o.int64("ThrottlePerSec", "int")?,
+        o.boolean("ThrottleEnforce")?,
+    );
+    if enforce && per_sec <= 0 {
+        return Err("ThrottleEnforce is true but ThrottlePerSec is not set (MPNS would read it as 1 request per second): set ThrottlePerSec".into());
+    }
+    Ok(ThrottleSettings::from_mpns(
+        per_sec,
+        o.int64("ThrottleMemoryStoreSize", "int")?,
+        &o.string("ThrottleVaryByHeader")?,
+        enforce,
+    ))
 }
 
 fn apple_settings(o: &GoObject) -> Result<AppleSettings, String> {
@@ -409,6 +422,14 @@ mod tests {
         let err = Config::parse(br#"{"SendTimeoutSec":"thirty"}"#).unwrap_err();
         assert!(err.contains("SendTimeoutSec of type int"), "{err}");
         assert!(!err.contains("thirty"));
+    }
+
+    #[test]
+    fn an_enforced_throttle_needs_its_quota() {
+        let err = Config::parse(br#"{"ThrottleEnforce":true}"#).unwrap_err();
+        assert!(err.contains("set ThrottlePerSec"), "{err}");
+        let c = Config::parse(br#"{"ThrottleEnforce":true,"ThrottlePerSec":50}"#).unwrap();
+        assert_eq!(c.throttle.per_sec.get(), 50);
     }
 
     #[test]

@@ -558,7 +558,10 @@ async fn assert_password_opens_certificate(ca_pem: &str, path: &std::path::Path,
         "{}",
         failed.error
     );
-    assert!(!failed.error.contains("wr0ng-pa55"), "the password is never shown");
+    assert!(
+        !failed.error.contains("wr0ng-pa55"),
+        "the password is never shown"
+    );
     running.shutdown().await;
 }
 

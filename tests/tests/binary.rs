@@ -520,3 +520,58 @@ async fn transport_errors_log_their_cause_and_never_the_whole_token() {
     assert!(logs.contains("a1b2c3d4e5f60718…"), "{logs}");
     assert!(!logs.contains(token), "the whole token leaked:\n{logs}");
 }
+
+/// The standalone bridge as an operator runs it: the auth token from a file, MPNS's throttle
+/// flags, and `/version` carrying the build's git hash as the embedded bridge's does.
+#[tokio::test]
+async fn standalone_bridge_takes_a_token_file_and_throttle_flags() {
+    let dir = temp_dir("bridge-flags");
+    let (http, grpc, bridge_port) = (free_port(), free_port(), free_port());
+    let config = write_config(&dir, http, grpc);
+    let mut json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
+    json["GrpcAuthToken"] = "t0ken-from-file".into();
+    std::fs::write(&config, json.to_string()).unwrap();
+    let (_proxy, _) = start_process(&mut pushgate(&config), http).await;
+    let token_file = dir.join("token");
+    std::fs::write(&token_file, "t0ken-from-file\n").unwrap();
+    let _bridge = Process(
+        Command::new(binary("pushgate-bridge"))
+            .args([
+                "--upstream",
+                &format!("http://127.0.0.1:{grpc}"),
+                "--listen",
+                &format!("127.0.0.1:{bridge_port}"),
+                "--auth-token-file",
+                token_file.to_str().unwrap(),
+                "--throttle-per-sec",
+                "7",
+            ])
+            .env_remove("PUSHGATE_GRPC_AUTH_TOKEN")
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let base = format!("http://127.0.0.1:{bridge_port}");
+    wait_until_up(&format!("{base}/readyz")).await;
+    let answer = reqwest::Client::new()
+        .post(format!("{base}/api/v1/send_push"))
+        .body(r#"{"server_id":"s","device_id":"a1b2","platform":"apple_rn"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.headers()["x-ratelimit-limit"], "7");
+    assert_eq!(
+        answer.text().await.unwrap(),
+        "{\"status\":\"OK\"}\n",
+        "the token from the file is accepted"
+    );
+    let version: serde_json::Value = reqwest::get(format!("{base}/version"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_ne!(version["hash"], "unknown", "{version}");
+    assert_eq!(version["version"], env!("CARGO_PKG_VERSION"));
+}
