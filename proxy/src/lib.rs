@@ -17,6 +17,7 @@ mod emoji_table;
 mod fcm;
 mod grpc_auth;
 mod health;
+mod json_log;
 mod metrics;
 mod outcome;
 mod push;
@@ -29,6 +30,8 @@ mod upstream;
 
 /// `:shortcode:` expansion as MPNS does it (the push message of message and session pushes).
 pub use emoji::expand as expand_emoji;
+/// `LogFormat: json`, as MPNS writes it.
+pub use json_log::MpnsJson;
 /// The outbound proxy APNs goes through, and how to show it in a log line.
 pub use upstream::{apns_proxy, without_credentials};
 

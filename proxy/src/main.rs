@@ -110,7 +110,7 @@ fn init_logging(config: &Config) -> Result<(), String> {
         .with_writer(writer)
         .with_ansi(ansi);
     match config.logging.format {
-        LogFormat::Json => builder.json().flatten_event(true).init(),
+        LogFormat::Json => builder.event_format(pushgate_proxy::MpnsJson).init(),
         LogFormat::Plain => builder.init(),
     }
     Ok(())

@@ -319,7 +319,19 @@ async fn json_file_logs_carry_mpns_messages_and_no_secrets() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not JSON: {l}")))
         .collect();
-    let messages: Vec<&str> = lines.iter().filter_map(|l| l["message"].as_str()).collect();
+    // MPNS's (mlog's) field names: timestamp, level in lower case, msg, caller.
+    for (raw, line) in text.lines().zip(&lines) {
+        let at = |key: &str| raw.find(&format!("\"{key}\":")).unwrap_or(usize::MAX);
+        let order = [at("timestamp"), at("level"), at("msg"), at("caller")];
+        assert!(
+            order[0] == 1 && order.windows(2).all(|w| w[0] < w[1]),
+            "timestamp, level, msg, caller first: {raw}"
+        );
+        let level = line["level"].as_str().unwrap();
+        assert_eq!(level, level.to_ascii_lowercase(), "{line}");
+        assert!(line["caller"].as_str().unwrap().contains(".rs:"), "{line}");
+    }
+    let messages: Vec<&str> = lines.iter().filter_map(|l| l["msg"].as_str()).collect();
     for expected in [
         "Sending android push notification",
         "Failed because of missing device Id serverId=s1",
@@ -329,7 +341,7 @@ async fn json_file_logs_carry_mpns_messages_and_no_secrets() {
     }
     let dry = lines
         .iter()
-        .find(|l| l["message"] == "Dry run: push built, not sent")
+        .find(|l| l["msg"] == "Dry run: push built, not sent")
         .expect("dry-run summary");
     assert_eq!(dry["did"], "fcmtoken:APA91bS…", "first 16 bytes");
     assert_eq!(dry["level"], "INFO");
