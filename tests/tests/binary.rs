@@ -344,7 +344,7 @@ async fn json_file_logs_carry_mpns_messages_and_no_secrets() {
         .find(|l| l["msg"] == "Dry run: push built, not sent")
         .expect("dry-run summary");
     assert_eq!(dry["did"], "fcmtoken:APA91bS…", "first 16 bytes");
-    assert_eq!(dry["level"], "INFO");
+    assert_eq!(dry["level"], "info");
     for secret in [token, "private text", "Private Channel", "SIGNED-JWT"] {
         assert!(!text.contains(secret), "{secret} leaked into the log file");
     }
