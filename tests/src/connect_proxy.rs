@@ -27,15 +27,22 @@ impl Drop for ConnectProxy {
 
 impl ConnectProxy {
     pub async fn start() -> Self {
+        Self::start_redirecting(Vec::new()).await
+    }
+
+    /// A proxy that sends CONNECTs for the given `host:port`s to other addresses (a client
+    /// that only knows `api.push.apple.com:443` reaches a mock).
+    pub async fn start_redirecting(redirects: Vec<(String, SocketAddr)>) -> Self {
+        let redirects = Arc::new(redirects);
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let tunnels = Arc::new(AtomicUsize::new(0));
         let counter = tunnels.clone();
         let task = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
-                let counter = counter.clone();
+                let (counter, redirects) = (counter.clone(), redirects.clone());
                 tokio::spawn(async move {
-                    let _ = tunnel(client, counter).await;
+                    let _ = tunnel(client, counter, &redirects).await;
                 });
             }
         });
@@ -52,7 +59,11 @@ impl ConnectProxy {
     }
 }
 
-async fn tunnel(mut client: TcpStream, counter: Arc<AtomicUsize>) -> std::io::Result<()> {
+async fn tunnel(
+    mut client: TcpStream,
+    counter: Arc<AtomicUsize>,
+    redirects: &[(String, SocketAddr)],
+) -> std::io::Result<()> {
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
     while !head.ends_with(b"\r\n\r\n") {
@@ -69,7 +80,10 @@ async fn tunnel(mut client: TcpStream, counter: Arc<AtomicUsize>) -> std::io::Re
             .await?;
         return Ok(());
     };
-    let mut upstream = TcpStream::connect(target).await?;
+    let mut upstream = match redirects.iter().find(|(from, _)| from == target) {
+        Some((_, to)) => TcpStream::connect(to).await?,
+        None => TcpStream::connect(target).await?,
+    };
     counter.fetch_add(1, Ordering::SeqCst);
     client
         .write_all(b"HTTP/1.1 200 Connection Established\r\n\r\n")

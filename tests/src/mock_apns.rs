@@ -81,7 +81,15 @@ impl MockApns {
     }
 
     async fn start_tls(client_ca_pem: Option<&str>) -> Self {
-        let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into(), "localhost".into()])
+        // Apple's names too, so a client that cannot be pointed elsewhere (MPNS, through a
+        // redirecting CONNECT proxy) can reach the mock.
+        let names = [
+            "127.0.0.1",
+            "localhost",
+            "api.push.apple.com",
+            "api.sandbox.push.apple.com",
+        ];
+        let cert = rcgen::generate_simple_self_signed(names.map(String::from).to_vec())
             .expect("certificate");
         let ca_pem = cert.cert.pem();
         let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(cert.signing_key.serialize_der()));

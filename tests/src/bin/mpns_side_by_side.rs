@@ -1,0 +1,337 @@
+//! MPNS and pushgate side by side: the same pushes posted to both, their answers and the
+//! requests they make to one mock APNs compared byte for byte.
+//!
+//!     cargo build --workspace
+//!     MPNS_BIN=/path/to/mattermost-push-proxy target/debug/mpns_side_by_side
+//!
+//! MPNS is not part of this repository: build it yourself from its own source, outside this
+//! tree. It cannot be pointed at another APNs, so it reaches the mock as it would reach Apple:
+//! through `HTTPS_PROXY`, a CONNECT proxy here that sends `api.push.apple.com:443` to the mock,
+//! and with the mock's certificate trusted through `SSL_CERT_FILE`. pushgate reaches the same
+//! mock directly (`ApplePushEndpoint`). Prints one line per difference and a summary; exits 1
+//! when a difference is not one of the deliberate deviations (docs/deviations.md).
+
+use std::{
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use pushgate_tests::{
+    apple::{apple_key, KEY_ID, TEAM_ID},
+    connect_proxy::ConnectProxy,
+    examples::apple_examples,
+    free_port,
+    mock_apns::{MockApns, Recorded},
+    temp_dir,
+};
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn wait_up(base: &str) {
+    let until = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < until {
+        if reqwest::get(format!("{base}/")).await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{base} did not come up");
+}
+
+/// What one system did with one input: its HTTP answer, and the APNs requests it made.
+#[derive(PartialEq)]
+struct Seen {
+    status: u16,
+    answer: String,
+    upstream: Vec<String>,
+}
+
+fn describe(r: &Recorded) -> String {
+    let h = |n: &str| r.header(n).unwrap_or("-").to_string();
+    format!(
+        "{} {} topic={} type={} priority={} ctype={} expiration={} collapse={} body={}",
+        r.method,
+        r.path,
+        h("apns-topic"),
+        h("apns-push-type"),
+        h("apns-priority"),
+        h("content-type"),
+        h("apns-expiration"),
+        h("apns-collapse-id"),
+        r.body
+    )
+}
+
+async fn post(mock: &MockApns, base: &str, path: &str, body: &str) -> Seen {
+    let before = mock.requests().len();
+    let response = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .post(format!("{base}{path}"))
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("an answer");
+    let status = response.status().as_u16();
+    let answer = response.text().await.unwrap();
+    Seen {
+        status,
+        answer,
+        upstream: mock.requests()[before..].iter().map(describe).collect(),
+    }
+}
+
+/// A case, and the deviation that explains a difference in it, if one may.
+struct Case {
+    name: String,
+    path: &'static str,
+    body: String,
+    deviation: Option<&'static str>,
+}
+
+fn push_case(name: impl Into<String>, body: String) -> Case {
+    Case {
+        name: name.into(),
+        path: "/api/v1/send_push",
+        body,
+        deviation: None,
+    }
+}
+
+fn cases() -> Vec<Case> {
+    let mut cases = Vec::new();
+    for example in apple_examples() {
+        cases.push(push_case(
+            format!("contract {}", example.name),
+            example.request,
+        ));
+    }
+    // Validation and decoding answers (no provider involved).
+    for body in [
+        r#"{"message":"test","badge":1,"device_id":"test"}"#,
+        r#"{"message":"test","badge":1,"device_id":"test","server_id":"test"}"#,
+        r#"{"message":"test","device_id":"test","server_id":"test","platform":"junk"}"#,
+        r#"{"server_id":"s1","platform":"android_rn-v2"}"#,
+        "",
+        r#"{"server_id":"s","device_id":"d","badge":"3"}"#,
+        r#"{"server_id":"s","device_id":"d","badge":2.5}"#,
+        "<xml/>",
+        "[1,2]",
+        r#"{"server_id":"s","device_id":"abcd","platform":"apple_rn-vX","type":"message"}"#,
+        r#"{"SERVER_ID":"s","Device_Id":"abcd","PLATFORM":"apple_rn","type":"message","message":"hi"} trailing"#,
+    ] {
+        cases.push(push_case(format!("validation {body:?}"), body.to_string()));
+    }
+    for body in [
+        r#"{"id":"abc","platform":"ios","type":"message"}"#,
+        r#"{"platform":"ios","type":"message"}"#,
+        r#"{"id":"x","type":"message"}"#,
+        r#"{"id":"x","platform":"ios"}"#,
+        r#"{"id":1}"#,
+    ] {
+        cases.push(Case {
+            name: format!("ack {body:?}"),
+            path: "/api/v1/ack",
+            body: body.to_string(),
+            deviation: None,
+        });
+    }
+    let message = |name: &str, fields: &str| {
+        push_case(
+            name,
+            format!(
+                r#"{{"platform":"apple_rn-v2","server_id":"s","device_id":"abcd","type":"message","version":"v2","channel_id":"c","channel_name":"Town","ack_id":"a",{fields}}}"#
+            ),
+        )
+    };
+    cases.push(message(
+        "html escaping",
+        r#""message":"<b>&amp;</b> \u2028 é 😀""#,
+    ));
+    cases.push(message("badge -1", r#""message":"m","badge":-1"#));
+    cases.push(message("badge 0", r#""message":"m","badge":0"#));
+    cases.push(message(
+        "crt thread",
+        r#""message":"m","is_crt_enabled":true,"root_id":"r""#,
+    ));
+    cases.push(message("override", r#""message":"m","override_username":"bot","override_icon_url":"http://x/i.png","from_webhook":"true""#));
+    cases.push(message(
+        "channel name 70 bytes",
+        &format!(r#""message":"m","channel_name":"{}""#, "c".repeat(70)),
+    ));
+    cases.push(message(
+        "message 2047 bytes",
+        &format!(r#""message":"{}""#, "m".repeat(2047)),
+    ));
+    cases.push(message(
+        "message 2048 bytes",
+        &format!(r#""message":"{}""#, "m".repeat(2048)),
+    ));
+    let mut cut = message(
+        "message cut inside a character",
+        &format!(r#""message":"{}éx""#, "m".repeat(2045)),
+    );
+    cut.deviation = Some("1: truncation keeps UTF-8 valid");
+    cases.push(cut);
+    let mut big = message(
+        "payload over 4 KB",
+        &format!(r#""message":"{}""#, "<".repeat(2000)),
+    );
+    big.deviation = Some("2: APNs payloads are shortened to fit");
+    cases.push(big);
+    cases.push(push_case("voip", r#"{"platform":"apple_rn-v2","server_id":"s","device_id":"abcd","type":"message","transport":"voip","sub_type":"calls","channel_id":"c","sender_name":"n"}"#.into()));
+    cases.push(push_case("update_badge v1", r#"{"platform":"apple_rn","server_id":"s","device_id":"abcd","type":"update_badge","badge":3}"#.into()));
+    cases.push(push_case("unknown type", r#"{"platform":"apple_rn-v2","server_id":"s","device_id":"abcd","type":"weird","message":"m"}"#.into()));
+    // Every kyokomi alias in a message, and the scanner's edge cases: the table must be MPNS's.
+    let emoji: Vec<(String, String)> =
+        serde_json::from_str(include_str!("../../../proxy/tests/emoji_cases.json")).unwrap();
+    for (input, _) in emoji {
+        let text = serde_json::to_string(&input).unwrap();
+        cases.push(message(
+            &format!("emoji {input:?}"),
+            &format!(r#""message":{text}"#),
+        ));
+    }
+    cases
+}
+
+#[tokio::main]
+async fn main() {
+    let mpns_bin =
+        std::env::var("MPNS_BIN").expect("MPNS_BIN=/path/to/a built mattermost-push-proxy");
+    let mock = MockApns::start().await;
+    let proxy =
+        ConnectProxy::start_redirecting(vec![("api.push.apple.com:443".into(), mock.addr)]).await;
+    let key = apple_key();
+    let dir = temp_dir("side-by-side");
+    let ca = dir.join("ca.pem");
+    std::fs::write(&ca, &mock.ca_pem).unwrap();
+    let apple = |kind: &str, topic: &str, ours: bool| {
+        let mut entry = serde_json::json!({
+            "Type": kind, "ApplePushTopic": topic,
+            "AppleAuthKeyFile": key.p8_path, "AppleAuthKeyID": KEY_ID, "AppleTeamID": TEAM_ID,
+        });
+        if ours {
+            entry["ApplePushEndpoint"] = mock.endpoint().into();
+            entry["ApplePushCAFile"] = ca.to_string_lossy().into_owned().into();
+        }
+        entry
+    };
+    let config = |port: u16, grpc: u16, ours: bool| {
+        serde_json::json!({
+            "ListenAddress": format!("127.0.0.1:{port}"),
+            "GrpcListenAddress": format!("127.0.0.1:{grpc}"),
+            "ThrottlePerSec": 300, "ThrottleMemoryStoreSize": 50000,
+            "ThrottleVaryByHeader": "X-Forwarded-For",
+            "SendTimeoutSec": 10, "RetryTimeoutSec": 8, "DrainGraceSec": 0,
+            "ApplePushSettings": [
+                apple("apple", "com.mattermost.Mattermost", ours),
+                apple("apple_rn", "com.mattermost.react.native", ours),
+            ],
+            "AndroidPushSettings": [{"Type": "android", "ServiceFileLocation": ""}],
+            "EnableConsoleLog": true, "LogFormat": "plain",
+        })
+    };
+    let (mpns_port, ours_port) = (free_port(), free_port());
+    let mpns_config = dir.join("mpns.json");
+    std::fs::write(
+        &mpns_config,
+        config(mpns_port, free_port(), false).to_string(),
+    )
+    .unwrap();
+    let ours_config = dir.join("pushgate.json");
+    std::fs::write(
+        &ours_config,
+        config(ours_port, free_port(), true).to_string(),
+    )
+    .unwrap();
+
+    let mpns = Server {
+        child: Command::new(&mpns_bin)
+            .args(["-config", mpns_config.to_str().unwrap()])
+            .env("HTTPS_PROXY", format!("http://{}", proxy.addr))
+            .env("SSL_CERT_FILE", &ca)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("MPNS starts"),
+        base: format!("http://127.0.0.1:{mpns_port}"),
+    };
+    let pushgate = std::env::current_exe().unwrap().with_file_name("pushgate");
+    let ours = Server {
+        child: Command::new(pushgate)
+            .args(["--config", ours_config.to_str().unwrap()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("pushgate starts"),
+        base: format!("http://127.0.0.1:{ours_port}"),
+    };
+    wait_up(&mpns.base).await;
+    wait_up(&ours.base).await;
+
+    let cases = cases();
+    let (mut same, mut explained, mut unexplained) = (0, 0, 0);
+    for case in &cases {
+        let theirs = post(&mock, &mpns.base, case.path, &case.body).await;
+        let mine = post(&mock, &ours.base, case.path, &case.body).await;
+        if theirs == mine {
+            same += 1;
+            continue;
+        }
+        match case.deviation {
+            Some(why) => {
+                explained += 1;
+                println!(
+                    "DEVIATION {}: {} (docs/deviations.md {why})",
+                    case.name,
+                    short(&theirs, &mine)
+                );
+            }
+            None => {
+                unexplained += 1;
+                println!(
+                    "DIFFERENT {}:\n  MPNS:     {}\n  pushgate: {}",
+                    case.name,
+                    show(&theirs),
+                    show(&mine)
+                );
+            }
+        }
+    }
+    println!(
+        "{} cases: {same} identical, {explained} differ as documented deviations, {unexplained} differ otherwise (MPNS made {} APNs requests through the proxy's {} tunnels)",
+        cases.len(),
+        mock.requests().len() / 2,
+        proxy.tunnels()
+    );
+    drop((mpns, ours));
+    std::process::exit(if unexplained == 0 { 0 } else { 1 });
+}
+
+fn show(seen: &Seen) -> String {
+    format!(
+        "{} {:?} upstream={:?}",
+        seen.status, seen.answer, seen.upstream
+    )
+}
+
+fn short(theirs: &Seen, mine: &Seen) -> String {
+    let cut = |s: &str| s.chars().take(160).collect::<String>();
+    format!(
+        "MPNS {} / pushgate {}",
+        cut(&show(theirs)),
+        cut(&show(mine))
+    )
+}
