@@ -47,21 +47,36 @@ pub fn router<B: Backend>(backend: Arc<B>, settings: Settings) -> Router {
         limiter: Limiter::new(settings.throttle.clone()),
         settings,
     });
+    // gorilla/mux answers another method on a GET route 405 (no `Allow`), and on MPNS's POST
+    // routes 404, as if the path were unknown (checked against MPNS itself).
     let mut routes = Router::new()
-        .route("/", get(root))
-        .route("/version", get(version::<B>))
-        .route("/api/v1/send_push", post(send_push::<B>))
-        .route("/api/v1/ack", post(ack::<B>))
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz::<B>));
+        .route("/", get(root).fallback(not_allowed))
+        .route("/version", get(version::<B>).fallback(not_allowed))
+        .route(
+            "/api/v1/send_push",
+            post(send_push::<B>).fallback(not_found),
+        )
+        .route("/api/v1/ack", post(ack::<B>).fallback(not_found))
+        .route("/healthz", get(healthz).fallback(not_allowed))
+        .route("/readyz", get(readyz::<B>).fallback(not_allowed));
     if app.settings.metrics_enabled {
-        routes = routes.route("/metrics", get(metrics::<B>));
+        routes = routes.route("/metrics", get(metrics::<B>).fallback(not_allowed));
     }
-    routes
+    let routes = routes
         .fallback(fallback)
-        .layer(middleware::from_fn(no_head))
-        .layer(middleware::from_fn_with_state(app.clone(), throttle::<B>))
-        .with_state(app)
+        .layer(middleware::from_fn(as_gorilla))
+        .with_state(app.clone());
+    // axum adds `Allow` to a 405 after every route layer; gorilla/mux sends none. Only a
+    // wrapper around the whole router sees the answer after that.
+    let without_allow = tower::ServiceBuilder::new()
+        .map_response(|mut response: Response| {
+            response.headers_mut().remove(header::ALLOW);
+            response
+        })
+        .service(routes);
+    Router::new()
+        .fallback_service(without_allow)
+        .layer(middleware::from_fn_with_state(app, throttle::<B>))
 }
 
 /// gorilla/mux's answer to a path it has no route for: a redirect to the cleaned path when the
@@ -102,13 +117,22 @@ fn clean_path(path: &str) -> String {
     clean
 }
 
-/// MPNS's routes are GET-only (gorilla/mux `Methods("GET")`), so HEAD is 405 there; axum would
-/// answer HEAD from the GET handler.
-async fn no_head(req: Request, next: Next) -> Response {
-    if req.method() == axum::http::Method::HEAD {
-        return StatusCode::METHOD_NOT_ALLOWED.into_response();
+/// MPNS's GET routes are `Methods("GET")` in gorilla/mux, so HEAD on one is 405 there, where
+/// axum would answer it from the GET handler. HEAD elsewhere falls through to 404, as there.
+async fn as_gorilla(req: Request, next: Next) -> Response {
+    let get_route = matches!(
+        req.uri().path(),
+        "/" | "/version" | "/metrics" | "/healthz" | "/readyz"
+    );
+    if req.method() == axum::http::Method::HEAD && get_route {
+        return not_allowed().await;
     }
     next.run(req).await
+}
+
+/// gorilla/mux's 405: no body, no `Allow`.
+async fn not_allowed() -> Response {
+    StatusCode::METHOD_NOT_ALLOWED.into_response()
 }
 
 /// Go's `http.NotFound`.
@@ -133,7 +157,7 @@ async fn throttle<B: Backend>(
     let mut response = if verdict.allowed {
         next.run(req).await
     } else {
-        tracing::error!(path = %req.uri().path(), "Error: code=429");
+        tracing::error!(path = %req.uri().path(), ip = %client_ip(&req), "Error: code=429");
         let mut r = (
             StatusCode::TOO_MANY_REQUESTS,
             [
@@ -155,6 +179,26 @@ async fn throttle<B: Backend>(
     );
     h.insert("x-ratelimit-reset", HeaderValue::from(verdict.reset));
     response
+}
+
+/// The caller as MPNS logs it: `X-Forwarded-For` (whole), else `X-Real-IP`, else the peer's
+/// address.
+fn client_ip(req: &Request) -> String {
+    ["x-forwarded-for", "x-real-ip"]
+        .iter()
+        .find_map(|h| {
+            req.headers()
+                .get(*h)
+                .and_then(|v| v.to_str().ok())
+                .filter(|v| !v.is_empty())
+                .map(String::from)
+        })
+        .or_else(|| {
+            req.extensions()
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|peer| peer.0.ip().to_string())
+        })
+        .unwrap_or_default()
 }
 
 async fn root() -> Response {

@@ -19,6 +19,9 @@ pub struct Targets {
     by_type: HashMap<String, Arc<Target>>,
     /// Config `Type`s whose credentials failed to load, with the reason.
     pub failed: Vec<(String, String)>,
+    /// Of those, the ones that named credentials (a file that would not load), as opposed to
+    /// entries with none at all (MPNS's sample config has such entries).
+    credentials_failed: Vec<String>,
 }
 
 impl Targets {
@@ -37,18 +40,20 @@ impl Targets {
         let mut targets = Targets::default();
         for entry in &config.targets.apple {
             let target = apns::target(entry, remove_on_mismatch, metrics, context(&entry.kind));
-            targets.add(&entry.kind, target);
+            let named = !entry.auth_key_file.is_empty() || !entry.cert_private.is_empty();
+            targets.add(&entry.kind, target, named);
         }
         for entry in &config.targets.android {
             let target = fcm::target(entry, remove_on_mismatch, metrics, context(&entry.kind));
-            targets.add(&entry.kind, target);
+            targets.add(&entry.kind, target, !entry.service_file_location.is_empty());
         }
         targets
     }
 
-    fn add(&mut self, kind: &str, result: Result<Target, String>) {
+    fn add(&mut self, kind: &str, result: Result<Target, String>, names_credentials: bool) {
         // Later entries with the same Type win, as in MPNS.
         self.failed.retain(|(k, _)| k != kind);
+        self.credentials_failed.retain(|k| k != kind);
         self.by_type.remove(kind);
         match result {
             Ok(target) => {
@@ -57,12 +62,20 @@ impl Targets {
             Err(error) => {
                 tracing::error!(r#type = kind, error = %error, "Failed to initialize client");
                 self.failed.push((kind.to_string(), error));
+                if names_credentials {
+                    self.credentials_failed.push(kind.to_string());
+                }
             }
         }
     }
 
-    /// Why the target of `kind` failed to initialise, if it is configured and did.
+    /// Why the target of `kind` failed to initialise, if its entry named credentials that
+    /// would not load. An entry with no credentials at all is MPNS's "missing platform
+    /// property", not this.
     pub fn failure(&self, kind: &str) -> Option<&str> {
+        if !self.credentials_failed.iter().any(|k| k == kind) {
+            return None;
+        }
         self.failed
             .iter()
             .find(|(k, _)| k == kind)

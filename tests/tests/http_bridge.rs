@@ -112,15 +112,32 @@ async fn other_endpoints_answer_like_mpns() {
     assert_eq!(v["version"], pushgate_proxy::VERSION);
     assert!(v["hash"].is_string());
 
+    // What MPNS itself answers (mpns_side_by_side): another method on a GET route is 405 with
+    // no body and no `Allow`; on a POST route it is 404, as an unknown path; HEAD elsewhere 404.
     let head = client.head(http_url(&running, "/")).send().await.unwrap();
     assert_eq!(head.status(), 405, "HEAD / as in MPNS");
+    assert!(head.headers().get("allow").is_none());
+    let post_root = client.post(http_url(&running, "/")).send().await.unwrap();
+    assert_eq!(post_root.status(), 405);
+    assert!(
+        post_root.headers().get("allow").is_none(),
+        "gorilla sends no Allow"
+    );
+    assert_eq!(post_root.text().await.unwrap(), "");
     let wrong_method = client
         .get(http_url(&running, "/api/v1/send_push"))
         .send()
         .await
         .unwrap();
-    assert_eq!(wrong_method.status(), 405);
-    assert_eq!(wrong_method.text().await.unwrap(), "");
+    assert_eq!(wrong_method.status(), 404);
+    assert!(wrong_method.headers().get("allow").is_none());
+    assert_eq!(wrong_method.text().await.unwrap(), "404 page not found\n");
+    let head_unknown = client
+        .head(http_url(&running, "/nope"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head_unknown.status(), 404, "HEAD on an unknown path");
 
     for path in ["/nope", "/api/v1/send_push/"] {
         let missing = client.get(http_url(&running, path)).send().await.unwrap();

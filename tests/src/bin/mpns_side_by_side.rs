@@ -52,9 +52,22 @@ async fn wait_up(base: &str) {
 #[derive(PartialEq)]
 struct Seen {
     status: u16,
+    /// The headers MPNS's clients and operators see (not Date, Content-Length, Server).
+    headers: Vec<String>,
     answer: String,
     upstream: Vec<String>,
 }
+
+const COMPARED_HEADERS: &[&str] = &[
+    "content-type",
+    "allow",
+    "location",
+    "x-content-type-options",
+    "x-ratelimit-limit",
+    "x-ratelimit-remaining",
+    "x-ratelimit-reset",
+    "retry-after",
+];
 
 fn describe(r: &Recorded) -> String {
     let h = |n: &str| r.header(n).unwrap_or("-").to_string();
@@ -72,21 +85,30 @@ fn describe(r: &Recorded) -> String {
     )
 }
 
-async fn post(mock: &MockApns, base: &str, path: &str, body: &str) -> Seen {
+async fn call(mock: &MockApns, base: &str, case: &Case) -> Seen {
     let before = mock.requests().len();
     let response = reqwest::Client::builder()
         .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap()
-        .post(format!("{base}{path}"))
-        .body(body.to_string())
+        .request(case.method.clone(), format!("{base}{}", case.path))
+        .body(case.body.clone())
         .send()
         .await
         .expect("an answer");
     let status = response.status().as_u16();
+    let headers = COMPARED_HEADERS
+        .iter()
+        .filter_map(|h| {
+            let value = response.headers().get(*h)?.to_str().ok()?;
+            Some(format!("{h}: {value}"))
+        })
+        .collect();
     let answer = response.text().await.unwrap();
     Seen {
         status,
+        headers,
         answer,
         upstream: mock.requests()[before..].iter().map(describe).collect(),
     }
@@ -95,6 +117,7 @@ async fn post(mock: &MockApns, base: &str, path: &str, body: &str) -> Seen {
 /// A case, and the deviation that explains a difference in it, if one may.
 struct Case {
     name: String,
+    method: reqwest::Method,
     path: &'static str,
     body: String,
     deviation: Option<&'static str>,
@@ -103,6 +126,7 @@ struct Case {
 fn push_case(name: impl Into<String>, body: String) -> Case {
     Case {
         name: name.into(),
+        method: reqwest::Method::POST,
         path: "/api/v1/send_push",
         body,
         deviation: None,
@@ -142,8 +166,32 @@ fn cases() -> Vec<Case> {
     ] {
         cases.push(Case {
             name: format!("ack {body:?}"),
+            method: reqwest::Method::POST,
             path: "/api/v1/ack",
             body: body.to_string(),
+            deviation: None,
+        });
+    }
+    // The router: methods and paths other than the two POSTs (not /version: its hash differs).
+    for (method, path) in [
+        ("GET", "/"),
+        ("HEAD", "/"),
+        ("POST", "/"),
+        ("GET", "/api/v1/send_push"),
+        ("HEAD", "/api/v1/send_push"),
+        ("GET", "/nope"),
+        ("HEAD", "/nope"),
+        ("POST", "/nope"),
+        ("POST", "/api/v1/send_push/"),
+        ("GET", "//"),
+        ("GET", "/a/../"),
+        ("GET", "/metrics"),
+    ] {
+        cases.push(Case {
+            name: format!("{method} {path}"),
+            method: method.parse().unwrap(),
+            path,
+            body: String::new(),
             deviation: None,
         });
     }
@@ -284,8 +332,8 @@ async fn main() {
     let cases = cases();
     let (mut same, mut explained, mut unexplained) = (0, 0, 0);
     for case in &cases {
-        let theirs = post(&mock, &mpns.base, case.path, &case.body).await;
-        let mine = post(&mock, &ours.base, case.path, &case.body).await;
+        let theirs = call(&mock, &mpns.base, case).await;
+        let mine = call(&mock, &ours.base, case).await;
         if theirs == mine {
             same += 1;
             continue;
@@ -322,8 +370,8 @@ async fn main() {
 
 fn show(seen: &Seen) -> String {
     format!(
-        "{} {:?} upstream={:?}",
-        seen.status, seen.answer, seen.upstream
+        "{} {:?} {:?} upstream={:?}",
+        seen.status, seen.headers, seen.answer, seen.upstream
     )
 }
 
