@@ -16,12 +16,15 @@ pub struct GoObject {
     fields: Map<String, Value>,
     /// The Go struct name used in error texts, e.g. `PushNotification`.
     type_name: &'static str,
+    /// Where each key's value stands in the document, for reporting errors in Go's order.
+    positions: std::collections::HashMap<String, usize>,
 }
 
 /// Parses the first JSON value of `body` as an object. `go_type` is the Go type named when the
 /// value is not an object at all (e.g. `model.PushNotification`); its last segment names fields.
 pub fn decode_object(body: &[u8], go_type: &'static str) -> Result<GoObject, String> {
     let text = String::from_utf8_lossy(body);
+    let text = lone_surrogates_replaced(&text);
     let first = serde_json::Deserializer::from_str(&text)
         .into_iter::<TopLevel>()
         .next();
@@ -30,10 +33,7 @@ pub fn decode_object(body: &[u8], go_type: &'static str) -> Result<GoObject, Str
         None => Err("EOF".to_string()),
         Some(Err(e)) => Err(syntax_error(&text, &e)),
         Some(Ok(TopLevel::Object(entries))) => Ok(GoObject::from_entries(entries, type_name)),
-        Some(Ok(TopLevel::Null)) => Ok(GoObject {
-            fields: Map::new(),
-            type_name,
-        }),
+        Some(Ok(TopLevel::Null)) => Ok(GoObject::from_entries(Map::new(), type_name)),
         Some(Ok(TopLevel::Other(kind))) => Err(format!(
             "json: cannot unmarshal {kind} into Go value of type {go_type}"
         )),
@@ -97,6 +97,65 @@ impl<'de> serde::Deserialize<'de> for TopLevel {
     }
 }
 
+/// Go decodes a `\uD800` escape with no partner as U+FFFD; serde_json refuses the document.
+/// Rewrites such escapes (and only those) to `\uFFFD` first; most bodies have none and are
+/// returned as they are.
+fn lone_surrogates_replaced(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.contains("\\u") {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let hex = |s: &str| -> Option<u32> {
+        let digits = s.get(..4)?;
+        if digits.bytes().all(|b| b.is_ascii_hexdigit()) {
+            u32::from_str_radix(digits, 16).ok()
+        } else {
+            None
+        }
+    };
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find('\\') {
+        out.push_str(&rest[..at]);
+        let escape = &rest[at..];
+        if !escape.starts_with("\\u") {
+            // Any other escape (`\\` included) is two characters; copy them as they are.
+            let len = escape.chars().take(2).map(char::len_utf8).sum::<usize>();
+            out.push_str(&escape[..len]);
+            rest = &escape[len..];
+            continue;
+        }
+        match hex(&escape[2..]) {
+            Some(high @ 0xD800..=0xDBFF) => {
+                let low = escape[6..]
+                    .strip_prefix("\\u")
+                    .and_then(hex)
+                    .filter(|l| (0xDC00..=0xDFFF).contains(l));
+                match low {
+                    Some(_) => {
+                        out.push_str(&escape[..12]);
+                        rest = &escape[12..];
+                    }
+                    None => {
+                        let _ = high;
+                        out.push_str("\\uFFFD");
+                        rest = &escape[6..];
+                    }
+                }
+            }
+            Some(0xDC00..=0xDFFF) => {
+                out.push_str("\\uFFFD");
+                rest = &escape[6..];
+            }
+            _ => {
+                out.push_str(&escape[..2]);
+                rest = &escape[2..];
+            }
+        }
+    }
+    out.push_str(rest);
+    std::borrow::Cow::Owned(out)
+}
+
 /// Go's wording for the common syntax errors; the rest keep serde_json's description.
 fn syntax_error(text: &str, e: &serde_json::Error) -> String {
     if e.is_eof() {
@@ -129,12 +188,28 @@ impl GoObject {
         type_name: &'static str,
     ) -> Self {
         let mut fields = Map::new();
-        for (key, value) in entries {
+        let mut positions = std::collections::HashMap::new();
+        for (at, (key, value)) in entries.into_iter().enumerate() {
             if !value.is_null() {
-                fields.insert(key.to_lowercase(), value);
+                let key = key.to_lowercase();
+                positions.insert(key.clone(), at);
+                fields.insert(key, value);
             }
         }
-        GoObject { fields, type_name }
+        GoObject {
+            fields,
+            type_name,
+            positions,
+        }
+    }
+
+    /// Reads many fields and reports, as Go does, the type error of the one that comes first
+    /// in the document (not in the order the fields are read).
+    pub fn reader(&self) -> Reader<'_> {
+        Reader {
+            object: self,
+            first_error: None,
+        }
     }
 
     fn mismatch(&self, key: &str, found: &Value, go_type: &str) -> String {
@@ -199,14 +274,68 @@ impl GoObject {
                 .iter()
                 .map(|item| match item {
                     Value::Object(map) => Ok(GoObject::from_entries(map.clone(), item_type)),
-                    Value::Null => Ok(GoObject {
-                        fields: Map::new(),
-                        type_name: item_type,
-                    }),
+                    Value::Null => Ok(GoObject::from_entries(Map::new(), item_type)),
                     other => Err(self.mismatch(key, other, item_type)),
                 })
                 .collect(),
             Some(other) => Err(self.mismatch(key, other, &format!("[]{item_type}"))),
+        }
+    }
+}
+
+/// Reads the fields of one object, keeping the type error Go would report: the first in
+/// document order. A field in error reads as its zero value.
+pub struct Reader<'a> {
+    object: &'a GoObject,
+    /// (position in the document, error text) of the earliest error so far.
+    first_error: Option<(usize, String)>,
+}
+
+impl Reader<'_> {
+    fn keep<T: Default>(&mut self, key: &str, read: Result<T, String>) -> T {
+        read.unwrap_or_else(|e| {
+            let at = self
+                .object
+                .positions
+                .get(&key.to_lowercase())
+                .copied()
+                .unwrap_or(0);
+            if self
+                .first_error
+                .as_ref()
+                .is_none_or(|(first, _)| at < *first)
+            {
+                self.first_error = Some((at, e));
+            }
+            T::default()
+        })
+    }
+
+    pub fn string(&mut self, key: &str) -> String {
+        let read = self.object.string(key);
+        self.keep(key, read)
+    }
+
+    pub fn boolean(&mut self, key: &str) -> bool {
+        let read = self.object.boolean(key);
+        self.keep(key, read)
+    }
+
+    pub fn int64(&mut self, key: &str, go_type: &str) -> i64 {
+        let read = self.object.int64(key, go_type);
+        self.keep(key, read)
+    }
+
+    pub fn int32(&mut self, key: &str) -> i32 {
+        let read = self.object.int32(key);
+        self.keep(key, read)
+    }
+
+    /// The first error in document order, if any field had one.
+    pub fn finish(self) -> Result<(), String> {
+        match self.first_error {
+            Some((_, e)) => Err(e),
+            None => Ok(()),
         }
     }
 }

@@ -152,6 +152,9 @@ fn cases() -> Vec<Case> {
         r#"{"server_id":"s","device_id":"d","badge":2.5}"#,
         "<xml/>",
         "[1,2]",
+        r#"{"is_id_loaded":"yes","badge":"3","server_id":"s"}"#,
+        r#"{"badge":"3","is_id_loaded":"yes","server_id":"s"}"#,
+        r#"{"server_id":"s","device_id":"abcd","platform":"apple_rn","type":"message","message":"a\ud800b\udc00c\ud83d\ude00"}"#,
         r#"{"server_id":"s","device_id":"abcd","platform":"apple_rn-vX","type":"message"}"#,
         r#"{"SERVER_ID":"s","Device_Id":"abcd","PLATFORM":"apple_rn","type":"message","message":"hi"} trailing"#,
     ] {
