@@ -32,9 +32,9 @@ pub trait Format: Send + Sync + 'static {
     /// Everything an attempt sends, built once per push and reused by every attempt.
     type Request: Send + Sync;
 
-    /// The request for `push`, or why this provider cannot take it (a device token it would
-    /// refuse): a FAIL answered without sending, which says nothing of the upstream's health.
-    fn build(&self, push: &Push) -> Result<Self::Request, String>;
+    /// The request for `push`, or the FAIL that answers it without sending (a device token the
+    /// provider would refuse, a payload it cannot take): that says nothing of the upstream.
+    fn build(&self, push: &Push) -> Result<Self::Request, Outcome>;
 
     /// The whole request as text (for the dry-run debug line) and its payload size in bytes.
     fn describe(request: &Self::Request) -> (String, usize);
@@ -202,7 +202,7 @@ impl<P: Provider> Sender for Delivery<P> {
         Box::pin(async move {
             let request = match self.provider.format().build(push) {
                 Ok(request) => request,
-                Err(why) => return Outcome::fail(why, INVALID_TOKEN),
+                Err(refused) => return refused,
             };
             let attempts = self.attempts(&request, &push.n.device_id, deadline);
             // Every attempt and wait ends by the deadline already; this only guards against a
@@ -316,7 +316,7 @@ impl<F: Format> Sender for DryRun<F> {
     ) -> Pin<Box<dyn Future<Output = Outcome> + Send + 'a>> {
         let request = match self.format.build(push) {
             Ok(request) => request,
-            Err(why) => return Box::pin(std::future::ready(Outcome::fail(why, INVALID_TOKEN))),
+            Err(refused) => return Box::pin(std::future::ready(refused)),
         };
         let (summary, bytes) = F::describe(&request);
         tracing::info!(

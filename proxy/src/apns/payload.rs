@@ -6,7 +6,12 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::{delivery::Format, emoji, push::Push};
+use crate::{
+    delivery::{Format, INVALID_TOKEN},
+    emoji,
+    outcome::Outcome,
+    push::Push,
+};
 use gojson::to_go_json;
 
 /// The longest device token taken, in hex digits. Apple's are 64 today and documented as of
@@ -33,9 +38,9 @@ pub struct ApnsFormat {
 impl Format for ApnsFormat {
     type Request = ApnsRequest;
 
-    fn build(&self, push: &Push) -> Result<ApnsRequest, String> {
-        check_token(&push.n.device_id)?;
-        Ok(build(push, &self.topic))
+    fn build(&self, push: &Push) -> Result<ApnsRequest, Outcome> {
+        check_token(&push.n.device_id).map_err(|why| Outcome::fail(why, INVALID_TOKEN))?;
+        build(push, &self.topic).map_err(|why| Outcome::fail(why, "PayloadTooLarge"))
     }
 
     fn describe(request: &ApnsRequest) -> (String, usize) {
@@ -43,8 +48,19 @@ impl Format for ApnsFormat {
     }
 }
 
-/// APNs' payload limit; larger payloads are shortened (docs/deviations.md, 2).
+/// APNs' payload limits, standard and VoIP; larger payloads are shortened (docs/deviations.md, 2).
 pub const MAX_PAYLOAD_BYTES: usize = 4096;
+pub const MAX_VOIP_PAYLOAD_BYTES: usize = 5120;
+
+/// What goes, in this order, when shortening the alert text is not enough: the custom keys
+/// only for display, from the least needed. The alert's title goes after them; ids and the
+/// signature never do (the app needs them to fetch and verify the post).
+const DROPPED_TO_FIT: [&str; 4] = [
+    "override_icon_url",
+    "override_username",
+    "sender_name",
+    "channel_name",
+];
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApnsRequest {
@@ -106,20 +122,23 @@ enum Field {
 
 type Payload = BTreeMap<&'static str, Field>;
 
-pub fn build(push: &Push, topic: &str) -> ApnsRequest {
+/// The request, or why no payload within APNs' limit can be made of this push.
+pub fn build(push: &Push, topic: &str) -> Result<ApnsRequest, String> {
     let voip = push.n.transport == "voip";
-    let (mut payload, topic, push_type) = if voip {
-        (voip_payload(push), format!("{topic}.voip"), "voip")
+    let (mut payload, topic, push_type, limit) = if voip {
+        let topic = format!("{topic}.voip");
+        (voip_payload(push), topic, "voip", MAX_VOIP_PAYLOAD_BYTES)
     } else {
-        (standard_payload(push), topic.to_string(), "alert")
+        let topic = topic.to_string();
+        (standard_payload(push), topic, "alert", MAX_PAYLOAD_BYTES)
     };
-    ApnsRequest {
+    Ok(ApnsRequest {
         path: format!("/3/device/{}", push.n.device_id),
         topic: (!topic.is_empty()).then_some(topic),
         push_type,
         priority: "10",
-        body: encode_within_limit(&mut payload),
-    }
+        body: encode_within_limit(&mut payload, limit)?,
+    })
 }
 
 fn signature(push: &Push) -> Field {
@@ -241,32 +260,57 @@ fn voip_payload(push: &Push) -> Payload {
     p
 }
 
-/// Encodes the payload, shortening the alert text from its end by exactly as many characters
-/// as the excess takes once escaped, so it fits APNs' limit with as much text as possible.
-fn encode_within_limit(payload: &mut Payload) -> String {
-    let body = to_go_json(payload);
-    let excess = body.len().saturating_sub(MAX_PAYLOAD_BYTES);
+/// Encodes the payload within `limit` bytes: first the alert text is shortened from its end by
+/// exactly as many characters as the excess takes once escaped (as much text as fits stays);
+/// if that is not enough, `DROPPED_TO_FIT` keys go one by one, then the alert's title. A push
+/// whose ids alone exceed the limit cannot be sent.
+fn encode_within_limit(payload: &mut Payload, limit: usize) -> Result<String, String> {
+    let mut body = to_go_json(payload);
+    let excess = body.len().saturating_sub(limit);
     if excess == 0 {
-        return body;
+        return Ok(body);
     }
-    let Some(Field::Aps(aps)) = payload.get_mut("aps") else {
-        return body;
-    };
-    let Some(text) = aps.alert.as_mut().map(Alert::body_mut) else {
-        return body;
-    };
-    let mut freed = 0;
-    let mut keep = text.len();
-    for (at, c) in text.char_indices().rev() {
-        if freed >= excess {
-            break;
+    if let Some(text) = alert(payload).map(Alert::body_mut) {
+        let mut freed = 0;
+        let mut keep = text.len();
+        for (at, c) in text.char_indices().rev() {
+            if freed >= excess {
+                break;
+            }
+            freed += encoded_len(c);
+            keep = at;
         }
-        freed += encoded_len(c);
-        keep = at;
+        text.truncate(keep);
+        body = to_go_json(payload);
     }
-    text.truncate(keep);
-    // Emptying the text may still not be enough (a huge title): then APNs answers.
-    to_go_json(payload)
+    for key in DROPPED_TO_FIT {
+        if body.len() <= limit {
+            return Ok(body);
+        }
+        if payload.remove(key).is_some() {
+            body = to_go_json(payload);
+        }
+    }
+    if body.len() > limit {
+        if let Some(Alert::Dict { title, .. }) = alert(payload) {
+            title.clear();
+            body = to_go_json(payload);
+        }
+    }
+    if body.len() > limit {
+        return Err(format!(
+            "the APNs payload is {} bytes even shortened, over APNs' limit of {limit}",
+            body.len()
+        ));
+    }
+    Ok(body)
+}
+
+fn alert(payload: &mut Payload) -> Option<&mut Alert> {
+    match payload.get_mut("aps") {
+        Some(Field::Aps(aps)) => aps.alert.as_mut(),
+        _ => None,
+    }
 }
 
 /// The bytes a character takes in Go-escaped JSON.
@@ -282,6 +326,51 @@ fn encoded_len(c: char) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn push(json: &str) -> Push {
+        let n = pushgate_bridge::decode::push_notification(json.as_bytes()).unwrap();
+        crate::push::prepare(n).unwrap()
+    }
+
+    #[test]
+    fn payloads_always_fit_dropping_in_the_documented_order() {
+        let long = "n".repeat(3000);
+        // A long sender name: the message goes first, then the display-only keys.
+        let p = push(&format!(
+            r#"{{"platform":"apple_rn","server_id":"s","device_id":"ab","type":"message","version":"v2","channel_name":"Town","message":"{}","sender_name":"{long}","override_username":"{long}","channel_id":"c"}}"#,
+            "m".repeat(2000)
+        ));
+        let body = build(&p, "t").unwrap().body;
+        assert!(body.len() <= MAX_PAYLOAD_BYTES, "{}", body.len());
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert!(v.get("override_username").is_none(), "dropped first");
+        assert_eq!(
+            v["sender_name"],
+            long.as_str(),
+            "kept: enough room once the other went"
+        );
+        assert_eq!(v["channel_id"], "c", "ids stay");
+        assert_eq!(
+            v["aps"]["alert"],
+            serde_json::json!({"title": "Town"}),
+            "the message went first"
+        );
+        // VoIP has its own, larger limit.
+        let p = push(&format!(
+            r#"{{"platform":"apple_rn","server_id":"s","device_id":"ab","type":"message","transport":"voip","sender_name":"{}","channel_id":"c"}}"#,
+            "v".repeat(4800)
+        ));
+        let body = build(&p, "t").unwrap().body;
+        assert!(body.len() > MAX_PAYLOAD_BYTES && body.len() <= MAX_VOIP_PAYLOAD_BYTES);
+        // Ids alone over the limit: no payload, a FAIL.
+        let p = push(&format!(
+            r#"{{"platform":"apple_rn","server_id":"s","device_id":"ab","type":"message","channel_id":"{}"}}"#,
+            "c".repeat(5000)
+        ));
+        assert!(build(&p, "t")
+            .unwrap_err()
+            .contains("over APNs' limit of 4096"));
+    }
 
     #[test]
     fn encoded_len_matches_the_encoder() {

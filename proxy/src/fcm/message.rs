@@ -5,7 +5,12 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::{delivery::Format, emoji, push::Push};
+use crate::{
+    delivery::{Format, INVALID_TOKEN},
+    emoji,
+    outcome::Outcome,
+    push::Push,
+};
 use gojson::to_go_json;
 
 #[derive(Serialize)]
@@ -48,8 +53,8 @@ impl Format for FcmFormat {
     /// The JSON body, ready for every attempt.
     type Request = String;
 
-    fn build(&self, push: &Push) -> Result<String, String> {
-        check_token(&push.n.device_id)?;
+    fn build(&self, push: &Push) -> Result<String, Outcome> {
+        check_token(&push.n.device_id).map_err(|why| Outcome::fail(why, INVALID_TOKEN))?;
         Ok(build(push))
     }
 
