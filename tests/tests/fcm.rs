@@ -57,6 +57,11 @@ async fn contract_examples_reach_fcm_exactly() {
             Some("fire-admin-go/4.18.0"),
             "{name}"
         );
+        assert_eq!(
+            got.header("x-goog-api-client"),
+            Some("gl-go/1.26.3 fire-admin/4.18.0"),
+            "{name}"
+        );
         assert!(
             got.header("authorization")
                 .unwrap()

@@ -20,6 +20,10 @@ use crate::{
 use message::FcmFormat;
 use oauth::{ServiceAccount, TokenError, TokenSource};
 
+/// What firebase-admin-go 4.18.0 sends: `gl-go/<Go version> fire-admin/<SDK version>`, with the
+/// Go version MPNS's go.mod names (1.26.3).
+const GOOG_API_CLIENT: &str = "gl-go/1.26.3 fire-admin/4.18.0";
+
 /// The FCM reason MPNS reports for transport and unclassified errors.
 const UNKNOWN: &str = "unknown transport error";
 
@@ -183,6 +187,7 @@ impl Provider for Client {
             .header(header::CONTENT_TYPE, "application/json")
             .header("X-GOOG-API-FORMAT-VERSION", "2")
             .header("X-Firebase-Client", "fire-admin-go/4.18.0")
+            .header("x-goog-api-client", GOOG_API_CLIENT)
             .body(body.clone())
             .send()
             .await;
