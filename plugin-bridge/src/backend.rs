@@ -30,8 +30,9 @@ pub trait Backend: Send + Sync + 'static {
         None
     }
 
-    /// Counts a body the bridge could not decode (`service_bad_request_total`).
-    fn bad_request(&self) {}
+    /// Counts a body the bridge could not decode (`service_bad_request_total`) and how long it
+    /// took to answer (`service_request_duration_seconds`, which MPNS observes for every request).
+    fn bad_request(&self, _took: std::time::Duration) {}
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

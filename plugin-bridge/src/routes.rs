@@ -279,6 +279,7 @@ async fn decode_body<B: Backend, T>(
     what: &str,
     decode: fn(&[u8]) -> Result<T, String>,
 ) -> Result<T, Response> {
+    let started = std::time::Instant::now();
     let (error, close) = match read_body(body, app.settings.body_read).await {
         Ok(bytes) => match decode(&bytes) {
             Ok(decoded) => return Ok(decoded),
@@ -288,7 +289,7 @@ async fn decode_body<B: Backend, T>(
     };
     let text = format!("Failed to read {what} body: {error}");
     tracing::error!("{text}");
-    app.backend.bad_request();
+    app.backend.bad_request(started.elapsed());
     let mut fail = answer(Status::Fail, &text);
     if close {
         // Say so, so a client that pipelines knows to send its next request again elsewhere.

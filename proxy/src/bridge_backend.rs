@@ -24,8 +24,10 @@ impl Backend for PushService {
         Some(PushService::metrics(self).render())
     }
 
-    fn bad_request(&self) {
-        PushService::metrics(self).bad_request.inc();
+    fn bad_request(&self, took: std::time::Duration) {
+        let metrics = PushService::metrics(self);
+        metrics.bad_request.inc();
+        metrics.request_duration.observe(took.as_secs_f64());
     }
 
     async fn readiness(&self) -> Readiness {
