@@ -50,6 +50,8 @@ pub struct GrpcBackend {
     channel: Channel,
     deadline: Duration,
     auth: Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>,
+    /// The bridge's own MPNS metrics, when `/metrics` is on.
+    metrics: Option<std::sync::Arc<crate::bridge_metrics::BridgeMetrics>>,
 }
 
 impl GrpcBackend {
@@ -74,7 +76,27 @@ impl GrpcBackend {
             channel,
             deadline: send_budget + Duration::from_secs(2),
             auth,
+            metrics: None,
         })
+    }
+
+    /// Keeps MPNS's request metrics for `/metrics`.
+    pub fn with_metrics(mut self) -> Self {
+        self.metrics = Some(Default::default());
+        self
+    }
+
+    /// Times an answer; an `INVALID_ARGUMENT` is MPNS's validation FAIL, a bad request.
+    fn observed<T>(
+        &self,
+        started: std::time::Instant,
+        answer: Result<T, tonic::Status>,
+    ) -> Result<T, tonic::Status> {
+        if let Some(metrics) = &self.metrics {
+            let bad = matches!(&answer, Err(s) if s.code() == tonic::Code::InvalidArgument);
+            metrics.request(started.elapsed(), bad);
+        }
+        answer
     }
 
     fn request<T>(&self, message: T) -> tonic::Request<T> {
@@ -94,13 +116,27 @@ impl Backend for GrpcBackend {
             request_id: String::new(),
         });
         let mut client = PushProxyClient::new(self.channel.clone());
-        Ok(client.send_push(req).await?.into_inner())
+        let started = std::time::Instant::now();
+        let answer = client.send_push(req).await.map(|r| r.into_inner());
+        self.observed(started, answer)
     }
 
     async fn send_ack(&self, ack: PushAck) -> Result<SendAckResponse, tonic::Status> {
         let req = self.request(SendAckRequest { ack: Some(ack) });
         let mut client = PushProxyClient::new(self.channel.clone());
-        Ok(client.send_ack(req).await?.into_inner())
+        let started = std::time::Instant::now();
+        let answer = client.send_ack(req).await.map(|r| r.into_inner());
+        self.observed(started, answer)
+    }
+
+    fn metrics(&self) -> Option<String> {
+        self.metrics.as_ref().map(|m| m.render())
+    }
+
+    fn bad_request(&self, took: Duration) {
+        if let Some(metrics) = &self.metrics {
+            metrics.request(took, true);
+        }
     }
 
     async fn readiness(&self) -> Readiness {

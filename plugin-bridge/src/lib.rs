@@ -3,6 +3,7 @@
 //! embedded in the `pushgate` binary, over gRPC when run as `pushgate-bridge`.
 
 pub mod backend;
+mod bridge_metrics;
 pub mod decode;
 pub mod routes;
 pub mod throttle;

@@ -2,6 +2,7 @@
 //!
 //!     pushgate-bridge --upstream http://127.0.0.1:50051 [--listen :8086] [--send-timeout-secs 30]
 //!                     [--auth-token-file FILE] [--throttle-per-sec N [--throttle-enforce]]
+//!                     [--enable-metrics]
 //!
 //! The gRPC auth token comes from `--auth-token-file`, or `PUSHGATE_GRPC_AUTH_TOKEN`; the old
 //! `--auth-token TOKEN` still works but shows the secret to anyone who can run `ps`.
@@ -17,6 +18,8 @@ struct Args {
     auth_token: Option<String>,
     /// MPNS's limiter: headers only, or a real limit with `--throttle-enforce`.
     throttle: ThrottleSettings,
+    /// `--enable-metrics`: serve `/metrics` (MPNS's `EnableMetrics`).
+    metrics: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -26,6 +29,7 @@ fn parse_args() -> Result<Args, String> {
         send_timeout: Duration::from_secs(30),
         auth_token: std::env::var("PUSHGATE_GRPC_AUTH_TOKEN").ok(),
         throttle: ThrottleSettings::default(),
+        metrics: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -62,6 +66,7 @@ fn parse_args() -> Result<Args, String> {
                 args.throttle = ThrottleSettings::from_mpns(n, 0, "", args.throttle.enforce);
             }
             "throttle-enforce" => args.throttle.enforce = true,
+            "enable-metrics" => args.metrics = true,
             "send-timeout-secs" => {
                 let v = value()?;
                 let secs = v
@@ -70,7 +75,7 @@ fn parse_args() -> Result<Args, String> {
                 args.send_timeout = Duration::from_secs(secs);
             }
             "h" | "help" => {
-                println!("usage: pushgate-bridge --upstream http://HOST:PORT [--listen ADDR] [--send-timeout-secs N] [--auth-token-file FILE] [--throttle-per-sec N [--throttle-enforce]]");
+                println!("usage: pushgate-bridge --upstream http://HOST:PORT [--listen ADDR] [--send-timeout-secs N] [--auth-token-file FILE] [--throttle-per-sec N [--throttle-enforce]] [--enable-metrics]");
                 std::process::exit(0);
             }
             _ => return Err(format!("unknown flag {flag}")),
@@ -101,6 +106,7 @@ async fn main() {
         args.send_timeout,
         args.auth_token.as_deref(),
     ) {
+        Ok(b) if args.metrics => b.with_metrics(),
         Ok(b) => b,
         Err(e) => {
             eprintln!("pushgate-bridge: {e}");
@@ -109,7 +115,7 @@ async fn main() {
     };
     let settings = Settings {
         throttle: args.throttle.clone(),
-        metrics_enabled: false,
+        metrics_enabled: args.metrics,
         hash: option_env!("PUSHGATE_GIT_HASH").unwrap_or("unknown").into(),
         version: env!("CARGO_PKG_VERSION").into(),
         body_read: Duration::from_secs(60),

@@ -558,6 +558,7 @@ async fn standalone_bridge_takes_a_token_file_and_throttle_flags() {
                 token_file.to_str().unwrap(),
                 "--throttle-per-sec",
                 "7",
+                "--enable-metrics",
             ])
             .env_remove("PUSHGATE_GRPC_AUTH_TOKEN")
             .stdout(Stdio::null())
@@ -586,4 +587,23 @@ async fn standalone_bridge_takes_a_token_file_and_throttle_flags() {
         .unwrap();
     assert_ne!(version["hash"], "unknown", "{version}");
     assert_eq!(version["version"], env!("CARGO_PKG_VERSION"));
+    // Its own MPNS metrics: the bad requests it answered, every request timed.
+    let bad = reqwest::Client::new()
+        .post(format!("{base}/api/v1/send_push"))
+        .body("<xml/>")
+        .send()
+        .await
+        .unwrap();
+    assert!(bad.text().await.unwrap().contains("FAIL"));
+    let metrics = reqwest::get(format!("{base}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("service_bad_request_total 1"), "{metrics}");
+    assert!(
+        metrics.contains("service_request_duration_seconds_count 2"),
+        "{metrics}"
+    );
 }
