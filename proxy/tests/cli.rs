@@ -79,3 +79,19 @@ fn config_errors_exit_1_name_the_key_and_hide_secrets() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/x.json"));
 }
+
+/// Without `--config`, pushgate runs its embedded dry-run config (docs/deviations.md, 11); but a
+/// `--config` that names a missing file is an error, as in MPNS: exit 1, the path named.
+#[test]
+fn a_missing_config_file_is_an_error_not_the_dry_run() {
+    let out = Command::new(env!("CARGO_BIN_EXE_pushgate"))
+        .args(["--config", "/nonexistent/mattermost-push-proxy.json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cannot read config file /nonexistent/mattermost-push-proxy.json"),
+        "{err}"
+    );
+}
