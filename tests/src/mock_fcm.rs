@@ -93,6 +93,8 @@ struct Inner {
 
 pub struct MockFcm {
     pub addr: SocketAddr,
+    /// With TLS (`start_tls`): the PEM of the mock's self-signed certificate, to trust.
+    pub ca_pem: Option<String>,
     inner: Arc<Inner>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -104,7 +106,19 @@ impl Drop for MockFcm {
 }
 
 impl MockFcm {
+    /// Plain HTTP on 127.0.0.1.
     pub async fn start() -> Self {
+        Self::start_with(false).await
+    }
+
+    /// HTTPS (HTTP/2 or 1.1 by ALPN) with a certificate also valid for Google's names, so a
+    /// client that cannot be pointed elsewhere (MPNS, through a redirecting CONNECT proxy)
+    /// reaches the mock.
+    pub async fn start_tls() -> Self {
+        Self::start_with(true).await
+    }
+
+    async fn start_with(tls: bool) -> Self {
         let inner = Arc::new(Inner {
             requests: Mutex::new(Vec::new()),
             recording: std::sync::atomic::AtomicBool::new(true),
@@ -123,7 +137,58 @@ impl MockFcm {
             .with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        inner.token_uri.set(format!("http://{addr}/token")).unwrap();
+        let scheme = if tls { "https" } else { "http" };
+        inner
+            .token_uri
+            .set(format!("{scheme}://{addr}/token"))
+            .unwrap();
+        if tls {
+            let names = [
+                "127.0.0.1",
+                "localhost",
+                "fcm.googleapis.com",
+                "oauth2.googleapis.com",
+            ];
+            let cert = rcgen::generate_simple_self_signed(names.map(String::from).to_vec())
+                .expect("certificate");
+            let ca_pem = cert.cert.pem();
+            let key = rustls::pki_types::PrivateKeyDer::Pkcs8(
+                rustls::pki_types::PrivatePkcs8KeyDer::from(cert.signing_key.serialize_der()),
+            );
+            let provider = Arc::new(rustls::crypto::ring::default_provider());
+            let mut config = rustls::ServerConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .expect("TLS versions")
+                .with_no_client_auth()
+                .with_single_cert(vec![cert.cert.der().clone()], key)
+                .expect("server config");
+            config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+            let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+            let counted = inner.clone();
+            let task = tokio::spawn(async move {
+                while let Ok((tcp, _)) = listener.accept().await {
+                    let (acceptor, app) = (acceptor.clone(), app.clone());
+                    counted.connections.fetch_add(1, Ordering::SeqCst);
+                    tokio::spawn(async move {
+                        let Ok(tls) = acceptor.accept(tcp).await else {
+                            return;
+                        };
+                        let service = hyper_util::service::TowerToHyperService::new(app);
+                        let _ = hyper_util::server::conn::auto::Builder::new(
+                            hyper_util::rt::TokioExecutor::new(),
+                        )
+                        .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
+                        .await;
+                    });
+                }
+            });
+            return MockFcm {
+                addr,
+                ca_pem: Some(ca_pem),
+                inner,
+                task,
+            };
+        }
         let counted = inner.clone();
         let listener = axum::serve::ListenerExt::tap_io(listener, move |_| {
             counted.connections.fetch_add(1, Ordering::SeqCst);
@@ -131,11 +196,21 @@ impl MockFcm {
         let task = tokio::spawn(async move {
             axum::serve(listener, app).await.unwrap();
         });
-        MockFcm { addr, inner, task }
+        MockFcm {
+            addr,
+            ca_pem: None,
+            inner,
+            task,
+        }
     }
 
     pub fn endpoint(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.ca_pem.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}", self.addr)
     }
 
     pub fn token_uri(&self) -> String {

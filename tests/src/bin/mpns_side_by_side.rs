@@ -1,5 +1,5 @@
 //! MPNS and pushgate side by side: the same pushes posted to both, their answers and the
-//! requests they make to one mock APNs compared byte for byte.
+//! requests they make to one mock APNs and one mock FCM compared byte for byte.
 //!
 //!     cargo build --workspace
 //!     MPNS_BIN=/path/to/mattermost-push-proxy target/debug/mpns_side_by_side
@@ -17,11 +17,13 @@ use std::{
 };
 
 use pushgate_tests::{
+    android::service_account_file,
     apple::{apple_key, KEY_ID, TEAM_ID},
     connect_proxy::ConnectProxy,
-    examples::apple_examples,
+    examples::{android_examples, apple_examples},
     free_port,
     mock_apns::{MockApns, Recorded},
+    mock_fcm::{self, MockFcm},
     temp_dir,
 };
 
@@ -85,8 +87,40 @@ fn describe(r: &Recorded) -> String {
     )
 }
 
-async fn call(mock: &MockApns, base: &str, case: &Case) -> Seen {
+fn describe_fcm(r: &mock_fcm::Recorded) -> String {
+    let h = |n: &str| r.header(n).unwrap_or("-").to_string();
+    format!(
+        "POST {} ctype={} format={} firebase-client={} api-client={} body={}",
+        r.path,
+        h("content-type"),
+        h("x-goog-api-format-version"),
+        h("x-firebase-client"),
+        // `gl-go/<the Go that built it>`: it differs between MPNS builds, so it is not compared.
+        go_version_hidden(&h("x-goog-api-client")),
+        r.body
+    )
+}
+
+fn go_version_hidden(header: &str) -> String {
+    header
+        .split(' ')
+        .map(|part| match part.strip_prefix("gl-go/") {
+            Some(_) => "gl-go/<go>",
+            None => part,
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+struct Mocks {
+    apns: MockApns,
+    fcm: MockFcm,
+}
+
+async fn call(mocks: &Mocks, base: &str, case: &Case) -> Seen {
+    let (mock, fcm) = (&mocks.apns, &mocks.fcm);
     let before = mock.requests().len();
+    let fcm_before = fcm.requests().len();
     let response = reqwest::Client::builder()
         .no_proxy()
         .redirect(reqwest::redirect::Policy::none())
@@ -110,7 +144,11 @@ async fn call(mock: &MockApns, base: &str, case: &Case) -> Seen {
         status,
         headers,
         answer,
-        upstream: mock.requests()[before..].iter().map(describe).collect(),
+        upstream: mock.requests()[before..]
+            .iter()
+            .map(describe)
+            .chain(fcm.requests()[fcm_before..].iter().map(describe_fcm))
+            .collect(),
     }
 }
 
@@ -141,6 +179,42 @@ fn cases() -> Vec<Case> {
             example.request,
         ));
     }
+    for example in android_examples() {
+        cases.push(push_case(
+            format!("contract {} (FCM)", example.name),
+            example.request,
+        ));
+    }
+    let android = |name: &str, fields: &str| {
+        push_case(
+            format!("FCM {name}"),
+            format!(
+                r#"{{"platform":"android_rn-v2","server_id":"s","device_id":"fcm:tok-1_a.b","ack_id":"a",{fields}}}"#
+            ),
+        )
+    };
+    cases.push(android("message", r#""type":"message","message":"hi :tada: <b>&","channel_name":"Town","sender_name":"n","badge":2"#));
+    cases.push(android(
+        "id loaded",
+        r#""type":"message","is_id_loaded":true,"message":"m","post_id":"p""#,
+    ));
+    cases.push(android(
+        "clear",
+        r#""type":"clear","badge":0,"root_id":"r","is_crt_enabled":true"#,
+    ));
+    cases.push(android(
+        "update_badge no badge",
+        r#""type":"update_badge","badge":-1"#,
+    ));
+    cases.push(android(
+        "session",
+        r#""type":"session","message":"Session Expired""#,
+    ));
+    cases.push(android(
+        "voip is nothing on Android",
+        r#""type":"message","transport":"voip","message":"m""#,
+    ));
+    cases.push(android("unknown type", r#""type":"weird","message":"m""#));
     // Validation and decoding answers (no provider involved).
     for body in [
         r#"{"message":"test","badge":1,"device_id":"test"}"#,
@@ -262,12 +336,36 @@ async fn main() {
     let mpns_bin =
         std::env::var("MPNS_BIN").expect("MPNS_BIN=/path/to/a built mattermost-push-proxy");
     let mock = MockApns::start().await;
-    let proxy =
-        ConnectProxy::start_redirecting(vec![("api.push.apple.com:443".into(), mock.addr)]).await;
+    let fcm = MockFcm::start_tls().await;
+    let fcm_ca_pem = fcm.ca_pem.clone().unwrap();
+    let proxy = ConnectProxy::start_redirecting(vec![
+        ("api.push.apple.com:443".into(), mock.addr),
+        ("fcm.googleapis.com:443".into(), fcm.addr),
+    ])
+    .await;
     let key = apple_key();
     let dir = temp_dir("side-by-side");
     let ca = dir.join("ca.pem");
     std::fs::write(&ca, &mock.ca_pem).unwrap();
+    let fcm_ca = dir.join("fcm-ca.pem");
+    std::fs::write(&fcm_ca, &fcm_ca_pem).unwrap();
+    // Go trusts both mocks through one file.
+    let both_ca = dir.join("both-ca.pem");
+    std::fs::write(&both_ca, format!("{}{}", mock.ca_pem, fcm_ca_pem)).unwrap();
+    // The service account names the mock's token endpoint, for MPNS and pushgate alike.
+    let sa = service_account_file(&dir, true);
+    let mut account: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&sa).unwrap()).unwrap();
+    account["token_uri"] = fcm.token_uri().into();
+    std::fs::write(&sa, account.to_string()).unwrap();
+    let android_rn = |ours: bool| {
+        let mut entry = serde_json::json!({"Type": "android_rn", "ServiceFileLocation": sa});
+        if ours {
+            entry["FcmEndpoint"] = fcm.endpoint().into();
+            entry["FcmCAFile"] = fcm_ca.to_string_lossy().into_owned().into();
+        }
+        entry
+    };
     let apple = |kind: &str, topic: &str, ours: bool| {
         let mut entry = serde_json::json!({
             "Type": kind, "ApplePushTopic": topic,
@@ -290,7 +388,7 @@ async fn main() {
                 apple("apple", "com.mattermost.Mattermost", ours),
                 apple("apple_rn", "com.mattermost.react.native", ours),
             ],
-            "AndroidPushSettings": [{"Type": "android", "ServiceFileLocation": ""}],
+            "AndroidPushSettings": [{"Type": "android", "ServiceFileLocation": ""}, android_rn(ours)],
             "EnableConsoleLog": true, "LogFormat": "plain",
         })
     };
@@ -312,7 +410,7 @@ async fn main() {
         child: Command::new(&mpns_bin)
             .args(["-config", mpns_config.to_str().unwrap()])
             .env("HTTPS_PROXY", format!("http://{}", proxy.addr))
-            .env("SSL_CERT_FILE", &ca)
+            .env("SSL_CERT_FILE", &both_ca)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -332,11 +430,12 @@ async fn main() {
     wait_up(&mpns.base).await;
     wait_up(&ours.base).await;
 
+    let mocks = Mocks { apns: mock, fcm };
     let cases = cases();
     let (mut same, mut explained, mut unexplained) = (0, 0, 0);
     for case in &cases {
-        let theirs = call(&mock, &mpns.base, case).await;
-        let mine = call(&mock, &ours.base, case).await;
+        let theirs = call(&mocks, &mpns.base, case).await;
+        let mine = call(&mocks, &ours.base, case).await;
         if theirs == mine {
             same += 1;
             continue;
@@ -362,9 +461,10 @@ async fn main() {
         }
     }
     println!(
-        "{} cases: {same} identical, {explained} differ as documented deviations, {unexplained} differ otherwise (MPNS made {} APNs requests through the proxy's {} tunnels)",
+        "{} cases: {same} identical, {explained} differ as documented deviations, {unexplained} differ otherwise ({} APNs and {} FCM requests each, MPNS's through the proxy's {} tunnels)",
         cases.len(),
-        mock.requests().len() / 2,
+        mocks.apns.requests().len() / 2,
+        mocks.fcm.requests().len() / 2,
         proxy.tunnels()
     );
     drop((mpns, ours));
