@@ -30,27 +30,33 @@ struct Case {
 
 const NORMAL: (Duration, Duration) = (Duration::from_secs(30), Duration::from_secs(8));
 
-async fn android(case: &Case) {
-    let fcm = MockFcm::start().await;
-    let reply = case.reply;
-    fcm.reply_with(move |_, n| reply(n));
-    let mut config = android_config(&fcm);
+/// Sends one push for `platform` on `config` and checks the answer and how many requests
+/// `requests_seen` says reached the provider.
+async fn check(
+    case: &Case,
+    mut config: pushgate_proxy::config::Config,
+    push: &str,
+    requests_seen: impl Fn() -> usize,
+) {
     config.delivery.remove_on_mismatch = case.remove_on_mismatch;
     (config.delivery.send_timeout, config.delivery.retry_timeout) = case.budget;
     let running = start(&config).await;
     let mut client = grpc_client(&running).await;
-    let answer = send(
-        &mut client,
-        push_from_json(
-            r#"{"platform":"android_rn","server_id":"s","device_id":"fcmtoken","type":"message"}"#,
-        ),
-    )
-    .await;
+    let answer = send(&mut client, push_from_json(push)).await;
     assert_eq!(answer.status(), case.status, "{}: {answer:?}", case.what);
     assert_eq!(answer.error, case.error, "{}", case.what);
     assert_eq!(answer.reason, case.reason, "{}", case.what);
-    assert_eq!(fcm.requests().len(), case.requests, "{}", case.what);
+    assert_eq!(requests_seen(), case.requests, "{}", case.what);
     running.shutdown().await;
+}
+
+async fn android(case: &Case) {
+    let fcm = MockFcm::start().await;
+    let reply = case.reply;
+    fcm.reply_with(move |_, n| reply(n));
+    let push =
+        r#"{"platform":"android_rn","server_id":"s","device_id":"fcmtoken","type":"message"}"#;
+    check(case, android_config(&fcm), push, || fcm.requests().len()).await;
 }
 
 async fn apple(case: &Case) {
@@ -58,23 +64,11 @@ async fn apple(case: &Case) {
     let reply = case.reply;
     apns.reply_with(move |_, n| reply(n));
     let key = apple_key();
-    let mut config = apple_config(&apns, &key);
-    config.delivery.remove_on_mismatch = case.remove_on_mismatch;
-    (config.delivery.send_timeout, config.delivery.retry_timeout) = case.budget;
-    let running = start(&config).await;
-    let mut client = grpc_client(&running).await;
-    let answer = send(
-        &mut client,
-        push_from_json(
-            r#"{"platform":"apple_rn","server_id":"s","device_id":"a1b2c3d4","type":"message"}"#,
-        ),
-    )
+    let push = r#"{"platform":"apple_rn","server_id":"s","device_id":"a1b2c3d4","type":"message"}"#;
+    check(case, apple_config(&apns, &key), push, || {
+        apns.requests().len()
+    })
     .await;
-    assert_eq!(answer.status(), case.status, "{}: {answer:?}", case.what);
-    assert_eq!(answer.error, case.error, "{}", case.what);
-    assert_eq!(answer.reason, case.reason, "{}", case.what);
-    assert_eq!(apns.requests().len(), case.requests, "{}", case.what);
-    running.shutdown().await;
 }
 
 #[tokio::test]
