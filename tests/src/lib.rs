@@ -13,6 +13,7 @@ pub mod connect_proxy;
 pub mod examples;
 pub mod mock_apns;
 pub mod mock_fcm;
+pub mod mock_tls;
 pub mod process;
 pub mod reply;
 

@@ -14,9 +14,10 @@ use futures::StreamExt;
 use http_body_util::{combinators::BoxBody, BodyExt, Full, StreamBody};
 use hyper::{body::Incoming, service::service_fn, Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
+
+use crate::mock_tls::{mock_tls, MockTls};
 
 /// One request as APNs received it.
 #[derive(Debug, Clone)]
@@ -81,43 +82,13 @@ impl MockApns {
     }
 
     async fn start_tls(client_ca_pem: Option<&str>) -> Self {
-        // Apple's names too, so a client that cannot be pointed elsewhere (MPNS, through a
-        // redirecting CONNECT proxy) can reach the mock.
         let names = [
             "127.0.0.1",
             "localhost",
             "api.push.apple.com",
             "api.sandbox.push.apple.com",
         ];
-        let cert = rcgen::generate_simple_self_signed(names.map(String::from).to_vec())
-            .expect("certificate");
-        let ca_pem = cert.cert.pem();
-        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(cert.signing_key.serialize_der()));
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
-            .with_safe_default_protocol_versions()
-            .expect("TLS versions");
-        let builder = match client_ca_pem {
-            None => builder.with_no_client_auth(),
-            Some(pem) => {
-                let mut roots = rustls::RootCertStore::empty();
-                for der in pem_certs(pem) {
-                    roots.add(der).expect("client CA");
-                }
-                let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
-                    roots.into(),
-                    provider,
-                )
-                .build()
-                .expect("client verifier");
-                builder.with_client_cert_verifier(verifier)
-            }
-        };
-        let mut tls = builder
-            .with_single_cert(vec![cert.cert.der().clone()], key)
-            .expect("server config");
-        tls.alpn_protocols = vec![b"h2".to_vec()];
-        let acceptor = TlsAcceptor::from(Arc::new(tls));
+        let MockTls { acceptor, ca_pem } = mock_tls(&names, &[b"h2"], client_ca_pem);
 
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -158,13 +129,6 @@ impl MockApns {
     pub fn connections(&self) -> usize {
         self.state.connections.load(Ordering::SeqCst)
     }
-}
-
-fn pem_certs(pem: &str) -> Vec<CertificateDer<'static>> {
-    use rustls::pki_types::pem::PemObject;
-    CertificateDer::pem_slice_iter(pem.as_bytes())
-        .map(|c| c.expect("PEM certificate"))
-        .collect()
 }
 
 async fn accept_loop(listener: TcpListener, acceptor: TlsAcceptor, state: Arc<State>) {

@@ -149,21 +149,8 @@ impl MockFcm {
                 "fcm.googleapis.com",
                 "oauth2.googleapis.com",
             ];
-            let cert = rcgen::generate_simple_self_signed(names.map(String::from).to_vec())
-                .expect("certificate");
-            let ca_pem = cert.cert.pem();
-            let key = rustls::pki_types::PrivateKeyDer::Pkcs8(
-                rustls::pki_types::PrivatePkcs8KeyDer::from(cert.signing_key.serialize_der()),
-            );
-            let provider = Arc::new(rustls::crypto::ring::default_provider());
-            let mut config = rustls::ServerConfig::builder_with_provider(provider)
-                .with_safe_default_protocol_versions()
-                .expect("TLS versions")
-                .with_no_client_auth()
-                .with_single_cert(vec![cert.cert.der().clone()], key)
-                .expect("server config");
-            config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-            let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+            let crate::mock_tls::MockTls { acceptor, ca_pem } =
+                crate::mock_tls::mock_tls(&names, &[b"h2", b"http/1.1"], None);
             let counted = inner.clone();
             let task = tokio::spawn(async move {
                 while let Ok((tcp, _)) = listener.accept().await {
