@@ -117,6 +117,23 @@ async fn fcm_answers_are_mpns_answers() {
             requests: 1,
         },
         Case {
+            what: "a 401 with THIRD_PARTY_AUTH_ERROR is about the app, not our token: not retried",
+            reply: |_| {
+                mock_fcm::Reply::fcm_error(
+                    401,
+                    "UNAUTHENTICATED",
+                    "THIRD_PARTY_AUTH_ERROR",
+                    "Auth error from APNS or Web Push Service",
+                )
+            },
+            remove_on_mismatch: false,
+            budget: NORMAL,
+            status: Status::Fail,
+            error: "Auth error from APNS or Web Push Service",
+            reason: "THIRD_PARTY_AUTH_ERROR",
+            requests: 1,
+        },
+        Case {
             what: "the send budget runs out",
             reply: |_| mock_fcm::Reply::ok().after(Duration::from_secs(5)),
             remove_on_mismatch: false,

@@ -137,7 +137,9 @@ impl Client {
             }
         };
         let verdict = match status.as_u16() {
-            401 => Verdict::Reauth,
+            // Our access token refused. A 401 with an FCM code (THIRD_PARTY_AUTH_ERROR: the
+            // project's APNs credentials) is FCM's answer about the app, not about our token.
+            401 if code.is_empty() => Verdict::Reauth,
             // A 403 without an FCM code is our credentials refused (e.g. the API not enabled).
             403 if code.is_empty() => Verdict::Refused,
             429 | 500 | 503 => Verdict::Retry(retry_after),

@@ -22,7 +22,7 @@ use pushgate_tests::{
     connect_proxy::ConnectProxy,
     examples::{android_examples, apple_examples},
     free_port,
-    mock_apns::{MockApns, Recorded},
+    mock_apns::{self, MockApns, Recorded},
     mock_fcm::{self, MockFcm},
     temp_dir,
 };
@@ -215,6 +215,46 @@ fn cases() -> Vec<Case> {
         r#""type":"message","transport":"voip","message":"m""#,
     ));
     cases.push(android("unknown type", r#""type":"weird","message":"m""#));
+    // Provider errors (docs/mpns-contract.md §5.1): the mocks answer by device token.
+    for (token, deviation) in [
+        ("dead0001", None),
+        ("dead0002", None),
+        ("dead0003", None),
+        (
+            "dead0004",
+            Some("3: a token for another topic is a config error, FAIL not REMOVE"),
+        ),
+        ("dead0005", None),
+    ] {
+        let mut case = push_case(
+            format!("APNs error for {token}"),
+            format!(
+                r#"{{"platform":"apple_rn","server_id":"s","device_id":"{token}","type":"message","message":"m"}}"#
+            ),
+        );
+        case.deviation = deviation;
+        cases.push(case);
+    }
+    for (token, deviation) in [
+        ("fcm-unregistered", None),
+        ("fcm-invalid", None),
+        (
+            "fcm-mismatch",
+            Some("3: another sender's token is a config error, FAIL not REMOVE"),
+        ),
+        ("fcm-third-party", None),
+        ("fcm-no-code", None),
+        ("fcm-plain", None),
+    ] {
+        let mut case = push_case(
+            format!("FCM error for {token}"),
+            format!(
+                r#"{{"platform":"android_rn","server_id":"s","device_id":"{token}","type":"message","message":"m"}}"#
+            ),
+        );
+        case.deviation = deviation;
+        cases.push(case);
+    }
     // Validation and decoding answers (no provider involved).
     for body in [
         r#"{"message":"test","badge":1,"device_id":"test"}"#,
@@ -430,6 +470,52 @@ async fn main() {
     wait_up(&mpns.base).await;
     wait_up(&ours.base).await;
 
+    mock.reply_with(|r, _| match r.path.rsplit('/').next().unwrap_or("") {
+        "dead0001" => mock_apns::Reply::reason(400, "BadDeviceToken"),
+        "dead0002" => mock_apns::Reply::status(410, r#"{"reason":"Unregistered","timestamp":1}"#),
+        "dead0003" => mock_apns::Reply::reason(400, "TopicDisallowed"),
+        "dead0004" => mock_apns::Reply::reason(400, "DeviceTokenNotForTopic"),
+        "dead0005" => mock_apns::Reply::reason(413, "PayloadTooLarge"),
+        _ => mock_apns::Reply::ok(),
+    });
+    fcm.reply_with(|r, _| {
+        let token = serde_json::from_str::<serde_json::Value>(&r.body).unwrap()["message"]["token"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        match token.as_str() {
+            "fcm-unregistered" => mock_fcm::Reply::fcm_error(
+                404,
+                "NOT_FOUND",
+                "UNREGISTERED",
+                "Requested entity was not found.",
+            ),
+            "fcm-invalid" => mock_fcm::Reply::fcm_error(
+                400,
+                "INVALID_ARGUMENT",
+                "INVALID_ARGUMENT",
+                "The registration token is not a valid FCM registration token",
+            ),
+            "fcm-mismatch" => mock_fcm::Reply::fcm_error(
+                403,
+                "PERMISSION_DENIED",
+                "SENDER_ID_MISMATCH",
+                "SenderId mismatch",
+            ),
+            "fcm-third-party" => mock_fcm::Reply::fcm_error(
+                401,
+                "UNAUTHENTICATED",
+                "THIRD_PARTY_AUTH_ERROR",
+                "Auth error from APNS or Web Push Service",
+            ),
+            "fcm-no-code" => mock_fcm::Reply::status(
+                404,
+                r#"{"error":{"code":404,"message":"Not here.","status":"NOT_FOUND"}}"#,
+            ),
+            "fcm-plain" => mock_fcm::Reply::status(404, "nope"),
+            _ => mock_fcm::Reply::ok(),
+        }
+    });
     let mocks = Mocks { apns: mock, fcm };
     let cases = cases();
     let (mut same, mut explained, mut unexplained) = (0, 0, 0);
