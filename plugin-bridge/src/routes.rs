@@ -365,7 +365,32 @@ async fn metrics<B: Backend>(State(app): State<Arc<App<B>>>) -> Response {
 
 #[cfg(test)]
 mod tests {
-    use super::clean_path;
+    use super::{clean_path, client_ip, Request};
+
+    #[test]
+    fn the_429_log_names_the_client_as_mpns_does() {
+        let peer = std::net::SocketAddr::from(([10, 1, 2, 3], 5555));
+        let request = |headers: &[(&str, &str)]| {
+            let mut r = Request::new(axum::body::Body::empty());
+            for (k, v) in headers {
+                let name = axum::http::HeaderName::from_bytes(k.as_bytes()).unwrap();
+                r.headers_mut().insert(name, v.parse().unwrap());
+            }
+            r.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+            r
+        };
+        let both = [
+            ("x-forwarded-for", "1.1.1.1, 2.2.2.2"),
+            ("x-real-ip", "3.3.3.3"),
+        ];
+        assert_eq!(
+            client_ip(&request(&both)),
+            "1.1.1.1, 2.2.2.2",
+            "the whole header"
+        );
+        assert_eq!(client_ip(&request(&[("x-real-ip", "3.3.3.3")])), "3.3.3.3");
+        assert_eq!(client_ip(&request(&[])), "10.1.2.3", "the peer's address");
+    }
 
     #[test]
     fn cleans_like_go() {
