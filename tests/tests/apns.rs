@@ -12,7 +12,6 @@ use pushgate_tests::{
     mock_apns::{MockApns, Reply},
     send, start, stream_pushes_all_ok, temp_dir,
 };
-use tonic::transport::Channel;
 
 /// The server's exact bytes, decoded as the HTTP bridge decodes them.
 fn from_json(json: &str) -> PushNotification {
@@ -356,9 +355,7 @@ async fn send_budget_bounds_the_whole_send() {
 
 #[tokio::test]
 async fn rejected_credentials_turn_the_target_not_serving_until_a_success() {
-    use tonic_health::pb::{
-        health_check_response::ServingStatus, health_client::HealthClient, HealthCheckRequest,
-    };
+    use tonic_health::pb::health_check_response::ServingStatus;
     let mock = MockApns::start().await;
     mock.reply_with(|_, n| {
         if n == 0 {
@@ -370,48 +367,18 @@ async fn rejected_credentials_turn_the_target_not_serving_until_a_success() {
     let key = apple_key();
     let running = start(&apple_config(&mock, &key)).await;
     let mut client = grpc_client(&running).await;
-    let channel = Channel::from_shared(format!("http://{}", running.grpc_addr))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    let mut health = HealthClient::new(channel);
-    let check = |h: &mut HealthClient<Channel>| {
-        let mut h = h.clone();
-        async move {
-            h.check(HealthCheckRequest {
-                service: "apple_rn".into(),
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .status()
-        }
-    };
-    assert_eq!(check(&mut health).await, ServingStatus::Serving);
+    let health = |target: &'static str| pushgate_tests::health_of(&running, target);
+    assert_eq!(health("apple_rn").await, Some(ServingStatus::Serving));
     let push = || from_json(r#"{"platform":"apple_rn","server_id":"s","device_id":"a1b2c3d4"}"#);
     assert_eq!(send(&mut client, push()).await.status(), Status::Fail);
-    assert_eq!(check(&mut health).await, ServingStatus::NotServing);
+    assert_eq!(health("apple_rn").await, Some(ServingStatus::NotServing));
     assert_eq!(
-        HealthClient::new(
-            Channel::from_shared(format!("http://{}", running.grpc_addr))
-                .unwrap()
-                .connect()
-                .await
-                .unwrap()
-        )
-        .check(HealthCheckRequest {
-            service: "apple".into()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .status(),
-        ServingStatus::Serving,
+        health("apple").await,
+        Some(ServingStatus::Serving),
         "the other target is not affected"
     );
     assert_eq!(send(&mut client, push()).await.status(), Status::Ok);
-    assert_eq!(check(&mut health).await, ServingStatus::Serving);
+    assert_eq!(health("apple_rn").await, Some(ServingStatus::Serving));
     running.shutdown().await;
 }
 

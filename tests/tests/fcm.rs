@@ -11,10 +11,7 @@ use pushgate_tests::{
     mock_fcm::{MockFcm, Reply, PROJECT},
     send, start, stream_pushes_all_ok,
 };
-use tonic::transport::Channel;
-use tonic_health::pb::{
-    health_check_response::ServingStatus, health_client::HealthClient, HealthCheckRequest,
-};
+use tonic_health::pb::health_check_response::ServingStatus;
 
 fn from_json(json: &str) -> PushNotification {
     pushgate_tests::push_from_json(&with_sig(json))
@@ -239,38 +236,20 @@ async fn token_endpoint_down_fails_the_push_and_the_target_health() {
     mock.set_token_endpoint_down(true);
     let running = start(&android_config(&mock)).await;
     let mut client = grpc_client(&running).await;
-    let mut health = HealthClient::new(
-        Channel::from_shared(format!("http://{}", running.grpc_addr))
-            .unwrap()
-            .connect()
-            .await
-            .unwrap(),
-    );
     let answer = send(&mut client, simple()).await;
     assert_eq!(answer.status(), Status::Fail);
     assert!(answer.error.contains("token endpoint"), "{}", answer.error);
     assert!(mock.requests().is_empty(), "nothing sent without a token");
-    let status = health
-        .check(HealthCheckRequest {
-            service: "android_rn".into(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(status.status(), ServingStatus::NotServing);
+    assert_eq!(
+        pushgate_tests::health_of(&running, "android_rn").await,
+        Some(ServingStatus::NotServing)
+    );
 
     mock.set_token_endpoint_down(false);
     assert_eq!(send(&mut client, simple()).await.status(), Status::Ok);
-    let status = health
-        .check(HealthCheckRequest {
-            service: "android_rn".into(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
     assert_eq!(
-        status.status(),
-        ServingStatus::Serving,
+        pushgate_tests::health_of(&running, "android_rn").await,
+        Some(ServingStatus::Serving),
         "recovered on the next success"
     );
     running.shutdown().await;
