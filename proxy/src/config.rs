@@ -94,6 +94,19 @@ pub struct Delivery {
     /// `RemoveOnMismatch`: answer MPNS's REMOVE instead of FAIL for a token of another
     /// app or sender (docs/deviations.md, 3).
     pub remove_on_mismatch: bool,
+    /// `UpstreamMaxConnections` (8) and `UpstreamStreamsPerConnection` (100): the HTTP/2
+    /// connections one target opens as their streams fill (`connections.rs`).
+    pub upstream: UpstreamLimits,
+}
+
+/// How many connections and streams one target may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UpstreamLimits {
+    /// `UpstreamMaxConnections`: connections opened at most.
+    pub connections: usize,
+    /// `UpstreamStreamsPerConnection`: requests in flight on one connection before another
+    /// opens; at most what the server allows (APNs: 1,000; Google's front ends: 100).
+    pub streams: usize,
 }
 
 /// `ApplePushSettings` and `AndroidPushSettings`: one target per entry.
@@ -293,6 +306,10 @@ impl Config {
                 send_timeout: secs(send_secs),
                 retry_timeout: secs(retry_secs),
                 remove_on_mismatch: o.boolean("RemoveOnMismatch")?,
+                upstream: UpstreamLimits {
+                    connections: count_or(int("UpstreamMaxConnections")?, 8),
+                    streams: count_or(int("UpstreamStreamsPerConnection")?, 100),
+                },
             },
             targets: TargetSettings { apple, android },
             logging: Logging {
@@ -362,6 +379,14 @@ fn or(value: String, default: &str) -> String {
 /// A duration key of pushgate's: absent, zero or negative is the default.
 fn secs_or(n: i64, default: u64) -> Duration {
     Duration::from_secs(if n <= 0 { default } else { n as u64 })
+}
+
+fn count_or(n: i64, default: usize) -> usize {
+    if n <= 0 {
+        default
+    } else {
+        usize::try_from(n).unwrap_or(usize::MAX)
+    }
 }
 
 /// Negative budgets are kept as zero: the send then times out at once, as in MPNS.

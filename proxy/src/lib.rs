@@ -9,6 +9,7 @@
 mod apns;
 mod bridge_backend;
 pub mod config;
+mod connections;
 mod delivery;
 mod drain;
 mod emoji;

@@ -27,7 +27,6 @@ pub struct Targets {
 impl Targets {
     /// Initialises every configured entry; one failing entry is logged and skipped (MPNS).
     pub fn from_config(config: &Config, metrics: &Arc<Metrics>, health: &Arc<Health>) -> Targets {
-        let remove_on_mismatch = config.delivery.remove_on_mismatch;
         let context = |kind: &str| {
             let kind = kind.to_string();
             move |family| Context {
@@ -39,12 +38,12 @@ impl Targets {
         };
         let mut targets = Targets::default();
         for entry in &config.targets.apple {
-            let target = apns::target(entry, remove_on_mismatch, metrics, context(&entry.kind));
+            let target = apns::target(entry, &config.delivery, metrics, context(&entry.kind));
             let named = !entry.auth_key_file.is_empty() || !entry.cert_private.is_empty();
             targets.add(&entry.kind, target, named);
         }
         for entry in &config.targets.android {
-            let target = fcm::target(entry, remove_on_mismatch, metrics, context(&entry.kind));
+            let target = fcm::target(entry, &config.delivery, metrics, context(&entry.kind));
             targets.add(&entry.kind, target, !entry.service_file_location.is_empty());
         }
         targets

@@ -73,15 +73,21 @@ impl Drop for MockApns {
 impl MockApns {
     /// A mock that answers 200 to everything.
     pub async fn start() -> Self {
-        Self::start_tls(None).await
+        Self::start_tls(None, 1000).await
+    }
+
+    /// A mock that lets each connection carry at most `streams` requests at once (APNs
+    /// advertises its limit the same way, in its HTTP/2 settings).
+    pub async fn start_with_streams(streams: u32) -> Self {
+        Self::start_tls(None, streams).await
     }
 
     /// A mock that only accepts clients presenting a certificate signed by `client_ca_pem`.
     pub async fn start_requiring_client_cert(client_ca_pem: &str) -> Self {
-        Self::start_tls(Some(client_ca_pem)).await
+        Self::start_tls(Some(client_ca_pem), 1000).await
     }
 
-    async fn start_tls(client_ca_pem: Option<&str>) -> Self {
+    async fn start_tls(client_ca_pem: Option<&str>, streams: u32) -> Self {
         let names = [
             "127.0.0.1",
             "localhost",
@@ -98,7 +104,7 @@ impl MockApns {
             connections: AtomicUsize::new(0),
             script: Mutex::new(Arc::new(Box::new(|_, _| Reply::ok()))),
         });
-        let task = tokio::spawn(accept_loop(listener, acceptor, state.clone()));
+        let task = tokio::spawn(accept_loop(listener, acceptor, state.clone(), streams));
         MockApns {
             addr,
             ca_pem,
@@ -131,7 +137,12 @@ impl MockApns {
     }
 }
 
-async fn accept_loop(listener: TcpListener, acceptor: TlsAcceptor, state: Arc<State>) {
+async fn accept_loop(
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+    state: Arc<State>,
+    streams: u32,
+) {
     loop {
         let Ok((tcp, _)) = listener.accept().await else {
             continue;
@@ -146,7 +157,7 @@ async fn accept_loop(listener: TcpListener, acceptor: TlsAcceptor, state: Arc<St
             state.connections.fetch_add(1, Ordering::SeqCst);
             let service = service_fn(move |req| handle(req, state.clone()));
             let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
-                .max_concurrent_streams(1000)
+                .max_concurrent_streams(streams)
                 .serve_connection(TokioIo::new(tls), service)
                 .await;
         });

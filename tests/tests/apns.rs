@@ -383,16 +383,18 @@ async fn rejected_credentials_turn_the_target_not_serving_until_a_success() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_thousand_concurrent_sends_share_few_connections() {
+async fn a_thousand_concurrent_sends_share_a_bounded_number_of_connections() {
     let mock = MockApns::start().await;
     let key = apple_key();
-    let running = start(&apple_config(&mock, &key)).await;
+    let config = apple_config(&mock, &key);
+    let running = start(&config).await;
     stream_pushes_all_ok(&running, "apple_rn-v2", 1000).await;
     assert_eq!(mock.requests().len(), 1000);
     assert!(
-        mock.connections() <= 2,
-        "{} connections for 1,000 sends",
-        mock.connections()
+        mock.connections() <= config.delivery.upstream.connections,
+        "{} connections for 1,000 sends, at most {} allowed",
+        mock.connections(),
+        config.delivery.upstream.connections
     );
     let metrics = running.metrics_text();
     let opened = format!(

@@ -135,8 +135,8 @@ async fn answers_are_read_to_the_end_so_connections_live_on() {
     assert_eq!(tokens.len(), 20, "every push delivered");
     assert_eq!(
         fcm.connections(),
-        1,
-        "the token fetch and 20 pushes share one connection"
+        2,
+        "one connection for the token fetch, one shared by 20 pushes"
     );
     running.shutdown().await;
 }

@@ -224,6 +224,61 @@ async fn slow_and_idle_http_clients_are_cut_off() {
     );
 }
 
+/// A client that pipelines requests and never reads the answers held its connection, and the
+/// answers queued for it, for as long as it liked.
+#[tokio::test]
+async fn a_client_that_stops_reading_is_cut_off() {
+    let (config, http, _) = config_with(serde_json::json!({
+        "HttpWriteTimeoutSec": 1,
+        "EnableMetrics": true,
+    }));
+    let (_process, _) = start_process(&mut pushgate(&config), http).await;
+
+    // A small receive window, so the answers back up into pushgate quickly.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let tcp = socket
+        .connect(([127, 0, 0, 1], http).into())
+        .await
+        .unwrap()
+        .into_std()
+        .unwrap();
+    tcp.set_nonblocking(false).unwrap();
+    const ASKED: usize = 2_000;
+    let mut writer = tcp.try_clone().unwrap();
+    std::thread::spawn(move || {
+        for _ in 0..ASKED {
+            // /metrics answers are kilobytes: 2,000 of them fill any socket buffer.
+            if writer
+                .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+                .is_err()
+            {
+                return;
+            }
+        }
+    });
+    // Not reading for longer than the write timeout…
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    // …then reading: the connection ends before every answer came.
+    let mut reader = tcp;
+    reader
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut received = Vec::new();
+    let ended = match reader.read_to_end(&mut received) {
+        Ok(_) => true,
+        Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
+    };
+    let answers = String::from_utf8_lossy(&received)
+        .matches("HTTP/1.1 200")
+        .count();
+    assert!(ended, "the connection is closed, not left open");
+    assert!(
+        answers < ASKED,
+        "{answers} of {ASKED} answers: the stalled connection was cut off"
+    );
+}
+
 /// A StreamPush that carries nothing ends after `GrpcStreamIdleTimeoutSec`, instead of holding
 /// memory on both sides for ever (10,000 idle streams: 318 MB).
 #[tokio::test]

@@ -13,7 +13,8 @@ use std::time::Duration;
 use reqwest::{header, StatusCode};
 
 use crate::{
-    config::AppleSettings,
+    config::{AppleSettings, Delivery},
+    connections::Connections,
     delivery::{self, Answer, Context, Lost, Provider, Target, Verdict},
     metrics::Metrics,
     outcome::{Family, Outcome},
@@ -28,7 +29,7 @@ const SANDBOX: &str = "https://api.sandbox.push.apple.com";
 /// The target for one `ApplePushSettings` entry.
 pub fn target(
     entry: &AppleSettings,
-    remove_on_mismatch: bool,
+    delivery: &Delivery,
     metrics: &Metrics,
     context: impl FnOnce(Family) -> Context,
 ) -> Result<Target, String> {
@@ -39,12 +40,13 @@ pub fn target(
         tracing::info!(r#type = %entry.kind, "Initializing apple notification server in dry-run mode");
         return Ok(delivery::dry_run(&entry.kind, Family::Apple, format));
     }
-    let client = Client::new(entry, format, remove_on_mismatch, metrics)?;
+    let client = Client::new(entry, format, delivery, metrics)?;
     Ok(delivery::live(&entry.kind, client, context(Family::Apple)))
 }
 
 struct Client {
-    http: reqwest::Client,
+    /// HTTP/2 connections to APNs, more as streams fill.
+    connections: Connections,
     /// The base URL, without a trailing slash.
     endpoint: String,
     format: ApnsFormat,
@@ -58,37 +60,29 @@ impl Client {
     fn new(
         entry: &AppleSettings,
         format: ApnsFormat,
-        remove_on_mismatch: bool,
+        delivery: &Delivery,
         metrics: &Metrics,
     ) -> Result<Client, String> {
         let token_auth = !entry.auth_key_file.is_empty()
             && !entry.auth_key_id.is_empty()
             && !entry.team_id.is_empty();
-        let mut builder = upstream::client_builder(ClientSettings {
-            ca_file: ("ApplePushCAFile", &entry.ca_file),
-            connect_timeout: Duration::from_secs(20),
-            opened: metrics.connection_counter(&entry.kind),
-        })?
-        .http2_prior_knowledge()
-        .http2_keep_alive_while_idle(true)
-        .pool_idle_timeout(None);
-        builder = match upstream::apns_proxy() {
-            Some(url) => builder.proxy(
+        let proxy = match upstream::apns_proxy() {
+            Some(url) => Some(
                 reqwest::Proxy::all(&url)
                     .map_err(|e| format!("HTTPS_PROXY/HTTP_PROXY is not a proxy URL: {e}"))?,
             ),
-            // MPNS: lowercase variables and NO_PROXY mean nothing to APNs.
-            None => builder.no_proxy(),
+            None => None,
         };
-        let token = if token_auth {
+        let (token, identity) = if token_auth {
             tracing::info!(r#type = %entry.kind, "Initializing apple notification server with AuthKey");
             let p8 = read(&entry.auth_key_file, "AppleAuthKeyFile")?;
-            Some(token::TokenSigner::new(
+            let signer = token::TokenSigner::new(
                 &p8,
                 &entry.auth_key_id,
                 &entry.team_id,
                 metrics.token_refresh_counter(&entry.kind),
-            )?)
+            )?;
+            (Some(signer), None)
         } else if !entry.cert_private.is_empty() {
             tracing::info!(r#type = %entry.kind, "Initializing apple notification server with PEM certificate");
             let (identity, expires) =
@@ -96,17 +90,38 @@ impl Client {
             if let Some(expires) = expires {
                 metrics.certificate_expires(&entry.kind, expires);
             }
-            builder = builder.identity(identity);
-            None
+            (None, Some(identity))
         } else {
             return Err(format!(
                 "apple push notifications not configured: missing ApplePushCertPrivate for type={}",
                 entry.kind
             ));
         };
-        let http = builder
-            .build()
-            .map_err(|e| format!("cannot build the APNs client: {e}"))?;
+        let (ca_file, opened) = (
+            entry.ca_file.clone(),
+            metrics.connection_counter(&entry.kind),
+        );
+        let open = move || {
+            let mut builder = upstream::client_builder(ClientSettings {
+                ca_file: ("ApplePushCAFile", &ca_file),
+                connect_timeout: Duration::from_secs(20),
+                opened: opened.clone(),
+            })?
+            .http2_prior_knowledge()
+            .http2_keep_alive_while_idle(true)
+            .pool_idle_timeout(None);
+            builder = match &proxy {
+                Some(proxy) => builder.proxy(proxy.clone()),
+                // MPNS: lowercase variables and NO_PROXY mean nothing to APNs.
+                None => builder.no_proxy(),
+            };
+            if let Some(identity) = &identity {
+                builder = builder.identity(identity.clone());
+            }
+            builder
+                .build()
+                .map_err(|e| format!("cannot build the APNs client: {e}"))
+        };
         let endpoint = if !entry.endpoint.is_empty() {
             entry.endpoint.trim_end_matches('/').to_string()
         } else if entry.use_development {
@@ -115,11 +130,11 @@ impl Client {
             PRODUCTION.to_string()
         };
         Ok(Client {
-            http,
+            connections: Connections::new(delivery.upstream, open)?,
             endpoint,
             format,
             token,
-            remove_on_mismatch,
+            remove_on_mismatch: delivery.remove_on_mismatch,
         })
     }
 
@@ -200,8 +215,10 @@ impl Provider for Client {
         timeout: Duration,
     ) -> Answer {
         let url = format!("{}{}", self.endpoint, request.path);
-        let mut req = self
-            .http
+        // The attempt's clock starts once the request has a stream to go out on.
+        let stream = self.connections.stream().await;
+        let mut req = stream
+            .client()
             .post(url)
             .timeout(timeout)
             .header(header::CONTENT_TYPE, "application/json; charset=utf-8")

@@ -1,0 +1,177 @@
+//! Several HTTP/2 connections to one upstream, opened as their streams fill up.
+//!
+//! reqwest keeps one HTTP/2 connection per host, and once the server's stream limit is reached
+//! it queues further requests inside h2, where nobody sees the wait and the attempt's timeout
+//! runs through it: under load that turned into timeouts and retries of pushes that had not
+//! even been sent. Here each connection is a reqwest client of its own with a known number of
+//! stream slots. A request first takes a slot (waiting here, before its attempt clock starts),
+//! on the least busy connection; a new connection opens only when every open one is full, up to
+//! a bound. Built on reqwest rather than on h2 directly so that proxies, TLS client certificates
+//! and connection counting stay the one way they are built in `upstream.rs`.
+//!
+//! What it is not: a load balancer across hosts, or a retry layer. Connections are never
+//! closed here; an idle one costs a socket and a ping now and then.
+
+use std::sync::{
+    atomic::{AtomicUsize, Ordering},
+    Arc, Mutex,
+};
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::config::UpstreamLimits as Limits;
+
+/// Builds the client of one more connection.
+type Open = Box<dyn Fn() -> Result<reqwest::Client, String> + Send + Sync>;
+
+pub struct Connections {
+    open: Open,
+    limits: Limits,
+    /// The open connections; the first is opened (lazily, by its first request) at start.
+    lanes: Mutex<Vec<Arc<Lane>>>,
+    /// Every slot of every connection that may open: waiting for one is the queue.
+    slots: Arc<Semaphore>,
+}
+
+struct Lane {
+    client: reqwest::Client,
+    /// Requests in flight on this connection.
+    busy: AtomicUsize,
+}
+
+/// A stream slot on one connection: send on `client()`, and keep it until the answer's body
+/// is read.
+pub struct Stream {
+    lane: Arc<Lane>,
+    _slot: OwnedSemaphorePermit,
+}
+
+impl Stream {
+    pub fn client(&self) -> &reqwest::Client {
+        &self.lane.client
+    }
+}
+
+impl Drop for Stream {
+    fn drop(&mut self) {
+        self.lane.busy.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Connections {
+    /// Builds the first client now, so that a setting that cannot work fails at start.
+    pub fn new(
+        limits: Limits,
+        open: impl Fn() -> Result<reqwest::Client, String> + Send + Sync + 'static,
+    ) -> Result<Connections, String> {
+        let limits = Limits {
+            connections: limits.connections.max(1),
+            streams: limits.streams.max(1),
+        };
+        let first = open()?;
+        Ok(Connections {
+            open: Box::new(open),
+            limits,
+            lanes: Mutex::new(vec![Arc::new(Lane {
+                client: first,
+                busy: AtomicUsize::new(0),
+            })]),
+            slots: Arc::new(Semaphore::new(
+                limits.connections.saturating_mul(limits.streams),
+            )),
+        })
+    }
+
+    /// Waits for a free stream slot, then picks the connection for it.
+    pub async fn stream(&self) -> Stream {
+        let slot = self
+            .slots
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the semaphore is never closed");
+        let lane = self.pick();
+        lane.busy.fetch_add(1, Ordering::Relaxed);
+        Stream { lane, _slot: slot }
+    }
+
+    /// The least busy connection, or a new one when all are full and the bound allows.
+    fn pick(&self) -> Arc<Lane> {
+        let mut lanes = self.lanes.lock().unwrap_or_else(|e| e.into_inner());
+        let least = lanes
+            .iter()
+            .min_by_key(|lane| lane.busy.load(Ordering::Relaxed))
+            .expect("there is always a first connection")
+            .clone();
+        if least.busy.load(Ordering::Relaxed) < self.limits.streams
+            || lanes.len() >= self.limits.connections
+        {
+            return least;
+        }
+        match (self.open)() {
+            Ok(client) => {
+                let lane = Arc::new(Lane {
+                    client,
+                    busy: AtomicUsize::new(0),
+                });
+                lanes.push(lane.clone());
+                tracing::debug!(
+                    connections = lanes.len(),
+                    "Streams full: opening another upstream connection"
+                );
+                lane
+            }
+            // The first client was built from the same settings; should this one still fail,
+            // the request queues on an open connection rather than failing.
+            Err(error) => {
+                tracing::warn!(error = %error, "Cannot build another upstream client");
+                least
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn connections(limits: Limits) -> (Connections, Arc<AtomicUsize>) {
+        let built = Arc::new(AtomicUsize::new(0));
+        let counter = built.clone();
+        let c = Connections::new(limits, move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+            Ok(reqwest::Client::new())
+        })
+        .unwrap();
+        (c, built)
+    }
+
+    #[tokio::test]
+    async fn opens_a_connection_only_when_every_open_one_is_full() {
+        let (c, built) = connections(Limits {
+            connections: 3,
+            streams: 2,
+        });
+        let mut held = Vec::new();
+        for _ in 0..2 {
+            held.push(c.stream().await);
+        }
+        assert_eq!(built.load(Ordering::SeqCst), 1);
+        held.push(c.stream().await);
+        assert_eq!(built.load(Ordering::SeqCst), 2);
+        // A freed slot on the first connection is used before anything new opens.
+        held.remove(0);
+        held.push(c.stream().await);
+        assert_eq!(built.load(Ordering::SeqCst), 2);
+        for _ in 0..3 {
+            held.push(c.stream().await);
+        }
+        assert_eq!(built.load(Ordering::SeqCst), 3);
+        // Six slots in use: the seventh waits until one is released.
+        let waiting = tokio::time::timeout(std::time::Duration::from_millis(50), c.stream()).await;
+        assert!(waiting.is_err());
+        held.pop();
+        let _next = c.stream().await;
+        assert_eq!(built.load(Ordering::SeqCst), 3);
+    }
+}

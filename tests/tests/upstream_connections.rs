@@ -1,0 +1,148 @@
+//! How pushgate uses its connections to a provider under load: more HTTP/2 connections when the
+//! open ones' streams are full (bounded), the attempt clock started only once a request has a
+//! stream, and a cold burst to FCM sharing one connection instead of opening one each.
+
+use std::{collections::HashMap, time::Duration};
+
+use pushgate::v1::Status;
+use pushgate_proxy::config::UpstreamLimits;
+use pushgate_tests::{
+    android::android_config,
+    apple::{apple_config, apple_key},
+    grpc_client,
+    mock_apns::{self, MockApns},
+    mock_fcm::MockFcm,
+    send, start, temp_dir,
+};
+
+fn push(platform: &str, device_id: &str) -> pushgate::v1::PushNotification {
+    pushgate::v1::PushNotification {
+        platform: platform.into(),
+        server_id: "s".into(),
+        device_id: device_id.into(),
+        r#type: "message".into(),
+        message: "m".into(),
+        ..Default::default()
+    }
+}
+
+/// Sends `n` pushes at once (tokens `0a0`, `0a1`, …) and returns how many answered OK.
+async fn burst(running: &pushgate_proxy::server::Running, platform: &str, n: usize) -> usize {
+    let client = grpc_client(running).await;
+    let sends = (0..n).map(|i| {
+        let mut client = client.clone();
+        let platform = platform.to_string();
+        tokio::spawn(async move { send(&mut client, push(&platform, &format!("0a{i}"))).await })
+    });
+    let mut ok = 0;
+    for answer in futures::future::join_all(sends).await {
+        if answer.unwrap().status() == Status::Ok {
+            ok += 1;
+        }
+    }
+    ok
+}
+
+/// How many requests reached the mock for each device token.
+fn per_token(tokens: impl Iterator<Item = String>) -> HashMap<String, usize> {
+    let mut counts = HashMap::new();
+    for token in tokens {
+        *counts.entry(token).or_default() += 1;
+    }
+    counts
+}
+
+fn apns_tokens(apns: &MockApns) -> HashMap<String, usize> {
+    let requests = apns.requests();
+    per_token(
+        requests
+            .iter()
+            .map(|r| r.path.trim_start_matches("/3/device/").to_string()),
+    )
+}
+
+fn retries(metrics: &str) -> u64 {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with("pushgate_upstream_retries_total{"))
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
+        .sum()
+}
+
+/// One connection per APNs target queued every push beyond the server's stream limit.
+#[tokio::test]
+async fn apns_opens_more_connections_as_streams_fill_up_to_the_bound() {
+    let apns = MockApns::start_with_streams(4).await;
+    apns.reply_with(|_, _| mock_apns::Reply::ok().after(Duration::from_millis(300)));
+    let key = apple_key();
+    let mut config = apple_config(&apns, &key);
+    config.delivery.upstream = UpstreamLimits {
+        connections: 3,
+        streams: 4,
+    };
+    let running = start(&config).await;
+
+    assert_eq!(burst(&running, "apple_rn", 24).await, 24);
+    assert_eq!(apns.connections(), 3, "3 connections of 4 streams, no more");
+    let tokens = apns_tokens(&apns);
+    assert_eq!(tokens.len(), 24, "every push delivered");
+    assert!(tokens.values().all(|&n| n == 1), "none twice: {tokens:?}");
+    assert_eq!(retries(&running.metrics_text()), 0);
+    running.shutdown().await;
+}
+
+/// The wait for a stream counted against `RetryTimeoutSec`: pushes queued behind a busy
+/// connection timed out before they were sent, and were sent again.
+#[tokio::test]
+async fn the_attempt_clock_starts_when_the_request_has_a_stream() {
+    let apns = MockApns::start_with_streams(1).await;
+    apns.reply_with(|_, _| mock_apns::Reply::ok().after(Duration::from_millis(400)));
+    let key = apple_key();
+    let mut config = apple_config(&apns, &key);
+    config.delivery.retry_timeout = Duration::from_secs(1);
+    config.delivery.upstream = UpstreamLimits {
+        connections: 1,
+        streams: 1,
+    };
+    let running = start(&config).await;
+
+    // The fourth waits ~1.2 s for its stream, then takes 0.4 s on the wire.
+    assert_eq!(burst(&running, "apple_rn", 4).await, 4);
+    let tokens = apns_tokens(&apns);
+    assert_eq!(tokens.len(), 4);
+    assert!(tokens.values().all(|&n| n == 1), "none twice: {tokens:?}");
+    assert_eq!(retries(&running.metrics_text()), 0, "no attempt timed out");
+    running.shutdown().await;
+}
+
+/// FCM negotiated HTTP/2 by ALPN, so each push of a cold burst opened its own TLS connection
+/// and all but one were closed again.
+#[tokio::test]
+async fn a_cold_burst_to_fcm_shares_one_connection() {
+    let fcm = MockFcm::start_tls().await;
+    let ca = temp_dir("fcm-ca").join("ca.pem");
+    std::fs::write(&ca, fcm.ca_pem.as_ref().unwrap()).unwrap();
+    let mut config = android_config(&fcm);
+    for entry in &mut config.targets.android {
+        entry.fcm_ca_file = ca.to_string_lossy().into();
+        // Another host than the token endpoint's, as fcm.googleapis.com is to
+        // oauth2.googleapis.com: the sends cannot reuse the token fetch's connection.
+        entry.fcm_endpoint = entry.fcm_endpoint.replace("127.0.0.1", "localhost");
+    }
+    let running = start(&config).await;
+
+    assert_eq!(burst(&running, "android_rn", 64).await, 64);
+    assert_eq!(
+        fcm.connections(),
+        2,
+        "one connection to the token endpoint, one shared by the 64 pushes"
+    );
+    let requests = fcm.requests();
+    let tokens = per_token(requests.iter().filter_map(|r| {
+        let body: serde_json::Value = serde_json::from_str(&r.body).ok()?;
+        Some(body["message"]["token"].as_str()?.to_string())
+    }));
+    assert_eq!(tokens.len(), 64);
+    assert!(tokens.values().all(|&n| n == 1), "none twice: {tokens:?}");
+    running.shutdown().await;
+}
