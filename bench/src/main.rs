@@ -3,11 +3,17 @@
 //!     cargo build --release --workspace
 //!     target/release/pushgate-bench [--scenario NAME|all] [--pushes N] [--concurrency C]
 //!                                   [--seconds S] [--rate PUSHES_PER_SEC] [--upstream-delay-ms MS]
+//!                                   [--pushgate BINARY] [--baseline BINARY] [--instructions]
 //!
 //! Starts the mock APNs and mock FCM in this process, a release `pushgate` process configured
 //! to send to them, and drives it from this process over 127.0.0.1. Scenarios: grpc-unary,
 //! grpc-stream and http-bridge (each to apns and fcm), direct (a bare HTTP/2 client straight
 //! to the mock: the ceiling of the machine), and idle. Prints one table row per scenario.
+//!
+//! `--baseline OTHER` runs every scenario on both binaries back to back, against the same mocks
+//! in the same run, and prints the ratios (`bench/compare REV` builds REV's binary for it).
+//! `--instructions` counts the instructions pushgate executes per push under
+//! `valgrind --tool=callgrind`: a figure that does not move with the machine's load.
 
 use std::{
     process::{Child, Command, Stdio},
@@ -26,6 +32,7 @@ use pushgate_tests::{
     temp_dir,
 };
 
+#[derive(Clone)]
 struct Args {
     scenario: String,
     pushes: usize,
@@ -35,6 +42,12 @@ struct Args {
     rate: Option<f64>,
     /// How long the mock providers take to answer, to hold many pushes in flight.
     upstream_delay: Duration,
+    /// The binary under test; by default the `pushgate` beside this one.
+    pushgate: std::path::PathBuf,
+    /// A second binary to run every scenario on as well, for ratios.
+    baseline: Option<std::path::PathBuf>,
+    /// Count instructions per push with callgrind instead of timing.
+    instructions: bool,
 }
 
 fn args() -> Args {
@@ -45,9 +58,16 @@ fn args() -> Args {
         seconds: None,
         rate: None,
         upstream_delay: Duration::ZERO,
+        pushgate: std::env::current_exe().unwrap().with_file_name("pushgate"),
+        baseline: None,
+        instructions: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
+        if flag == "--instructions" {
+            a.instructions = true;
+            continue;
+        }
         let value = it.next().unwrap_or_else(|| panic!("{flag} needs a value"));
         match flag.as_str() {
             "--scenario" => a.scenario = value,
@@ -55,6 +75,8 @@ fn args() -> Args {
             "--concurrency" => a.concurrency = value.parse().expect("--concurrency C"),
             "--seconds" => a.seconds = Some(value.parse().expect("--seconds S")),
             "--rate" => a.rate = Some(value.parse().expect("--rate R")),
+            "--pushgate" => a.pushgate = value.into(),
+            "--baseline" => a.baseline = Some(value.into()),
             "--upstream-delay-ms" => {
                 a.upstream_delay =
                     Duration::from_millis(value.parse().expect("--upstream-delay-ms MS"))
@@ -80,15 +102,28 @@ impl Drop for Pushgate {
 }
 
 impl Pushgate {
-    fn start(apns: &MockApns, fcm: &MockFcm, key: &AppleKey) -> Pushgate {
-        let exe = std::env::current_exe().unwrap().with_file_name("pushgate");
+    /// Starts `exe`, under `valgrind --tool=callgrind` writing to `callgrind` when given.
+    fn start(
+        exe: &std::path::Path,
+        apns: &MockApns,
+        fcm: &MockFcm,
+        key: &AppleKey,
+        callgrind: Option<&std::path::Path>,
+    ) -> Pushgate {
         assert!(
             exe.exists(),
-            "build it first: cargo build --release --workspace"
+            "{} is missing: build it first (cargo build --release --workspace)",
+            exe.display()
         );
         let dir = temp_dir("bench");
         let ca = dir.join("ca.pem");
         std::fs::write(&ca, &apns.ca_pem).unwrap();
+        let fcm_ca = dir.join("fcm-ca.pem");
+        std::fs::write(
+            &fcm_ca,
+            fcm.ca_pem.as_ref().expect("the mock FCM speaks TLS"),
+        )
+        .unwrap();
         let sa = service_account_file(&dir, true);
         let (http, grpc) = (free_port(), free_port());
         let apple = |kind: &str| {
@@ -101,19 +136,30 @@ impl Pushgate {
         let android = |kind: &str| {
             serde_json::json!({
                 "Type": kind, "ServiceFileLocation": sa,
-                "FcmEndpoint": fcm.endpoint(), "FcmTokenUri": fcm.token_uri(),
+                "FcmEndpoint": fcm.endpoint(), "FcmTokenUri": fcm.token_uri(), "FcmCAFile": fcm_ca,
             })
         };
         let config = serde_json::json!({
             "ListenAddress": format!("127.0.0.1:{http}"),
             "GrpcListenAddress": format!("127.0.0.1:{grpc}"),
             "EnableMetrics": true,
+            "DrainGraceSec": 0,
             "ApplePushSettings": [apple("apple"), apple("apple_rn")],
             "AndroidPushSettings": [android("android"), android("android_rn")],
         });
         let path = dir.join("bench.json");
         std::fs::write(&path, config.to_string()).unwrap();
-        let mut cmd = Command::new(exe);
+        let mut cmd = match callgrind {
+            Some(out) => {
+                let mut cmd = Command::new("valgrind");
+                cmd.arg("--tool=callgrind")
+                    .arg(format!("--callgrind-out-file={}", out.display()))
+                    .arg("--log-file=/dev/null")
+                    .arg(exe);
+                cmd
+            }
+            None => Command::new(exe),
+        };
         // PUSHGATE_THREADS=N runs pushgate on N runtime threads (tokio's TOKIO_WORKER_THREADS).
         if let Ok(n) = std::env::var("PUSHGATE_THREADS") {
             cmd.env("TOKIO_WORKER_THREADS", n);
@@ -136,7 +182,7 @@ impl Pushgate {
         let started = Instant::now();
         while std::net::TcpStream::connect(("127.0.0.1", grpc)).is_err() {
             assert!(
-                started.elapsed() < Duration::from_secs(10),
+                started.elapsed() < Duration::from_secs(60),
                 "pushgate did not start"
             );
             std::thread::sleep(Duration::from_millis(20));
@@ -151,6 +197,14 @@ impl Pushgate {
         let f: Vec<&str> = after_name.split_whitespace().collect();
         let ticks: f64 = f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap();
         ticks / 100.0 // USER_HZ
+    }
+
+    /// Ends the process with SIGTERM (so callgrind writes its counts) and waits for it.
+    fn terminate(mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
     }
 
     fn status_kb(&self, field: &str) -> u64 {
@@ -345,14 +399,16 @@ async fn http_bridge(pg: &Pushgate, platform: &'static str, a: &Args) -> Run {
 
 /// The same pushes, sent by a bare HTTP/2 client straight to the mock: what the machine allows.
 async fn direct(apns: &MockApns, fcm: &MockFcm, platform: &'static str, a: &Args) -> Run {
-    let ca = reqwest::Certificate::from_pem(apns.ca_pem.as_bytes()).unwrap();
-    let client = reqwest::Client::builder()
-        .use_rustls_tls()
-        .add_root_certificate(ca)
-        .http2_prior_knowledge()
-        .build()
-        .unwrap();
-    let plain = reqwest::Client::builder().build().unwrap();
+    let http2 = |ca_pem: &str| {
+        reqwest::Client::builder()
+            .use_rustls_tls()
+            .add_root_certificate(reqwest::Certificate::from_pem(ca_pem.as_bytes()).unwrap())
+            .http2_prior_knowledge()
+            .build()
+            .unwrap()
+    };
+    let client = http2(&apns.ca_pem);
+    let google = http2(fcm.ca_pem.as_ref().unwrap());
     let (apns_url, fcm_url) = (
         apns.endpoint(),
         format!("{}/v1/projects/p/messages:send", fcm.endpoint()),
@@ -368,7 +424,7 @@ async fn direct(apns: &MockApns, fcm: &MockFcm, platform: &'static str, a: &Args
                 .header("apns-priority", "10")
                 .body(body)
         } else {
-            plain
+            google
                 .post(&fcm_url)
                 .header("authorization", &token)
                 .body(format!(r#"{{"message":{{"data":{{"message":"hi"}},"android":{{"priority":"high"}},"token":"{i:x}"}}}}"#))
@@ -400,7 +456,7 @@ fn report(
     cpu: Option<f64>,
     rss_kb: Option<u64>,
     ceiling: Option<f64>,
-) -> f64 {
+) -> Measured {
     run.latencies.sort();
     let n = run.latencies.len();
     let rate = n as f64 / run.wall.as_secs_f64();
@@ -423,22 +479,124 @@ fn report(
         percentile(&run.latencies, 0.999),
         run.errors
     );
-    rate
+    Measured {
+        rate,
+        p99: percentile(&run.latencies, 0.99),
+        cpu_us: cpu.map(|c| c * 1e6 / n.max(1) as f64),
+    }
+}
+
+/// What a ratio line compares.
+struct Measured {
+    rate: f64,
+    p99: f64,
+    cpu_us: Option<f64>,
+}
+
+/// One scenario on one pushgate: the run, pushgate's CPU seconds over it, its peak RSS.
+async fn measure(pg: &Pushgate, kind: &str, platform: &'static str, a: &Args) -> (Run, f64, u64) {
+    let cpu0 = pg.cpu_seconds();
+    let run = match kind {
+        "grpc-unary" => grpc_unary(pg, platform, a).await,
+        "grpc-stream" => grpc_stream(pg, platform, a).await,
+        _ => http_bridge(pg, platform, a).await,
+    };
+    let cpu = pg.cpu_seconds() - cpu0;
+    (run, cpu, pg.status_kb("VmHWM:"))
+}
+
+/// Instructions pushgate executes for `n` pushes of one scenario, start and exit included.
+async fn instructions_for(
+    exe: &std::path::Path,
+    mocks: (&MockApns, &MockFcm, &AppleKey),
+    kind: &str,
+    platform: &'static str,
+    a: &Args,
+    n: usize,
+) -> u64 {
+    let out = temp_dir("callgrind").join("callgrind.out");
+    let pg = Pushgate::start(exe, mocks.0, mocks.1, mocks.2, Some(&out));
+    let run_args = Args {
+        pushes: n,
+        seconds: None,
+        rate: None,
+        ..a.clone()
+    };
+    let (run, _, _) = measure(&pg, kind, platform, &run_args).await;
+    assert_eq!(run.errors, 0, "{kind} under callgrind had errors");
+    pg.terminate();
+    let text = std::fs::read_to_string(&out).expect("callgrind wrote its counts");
+    text.lines()
+        .find_map(|l| l.strip_prefix("summary: ").or(l.strip_prefix("totals: ")))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .expect("a summary line in the callgrind output")
+}
+
+/// Instructions per push: two runs of each scenario (a quarter of `--pushes`, then all) on a
+/// fresh process each; the difference over the difference in pushes cancels start-up,
+/// connection set-up and exit.
+async fn instructions(a: &Args, mocks: (&MockApns, &MockFcm, &AppleKey)) {
+    let mut binaries = Vec::new();
+    if let Some(b) = &a.baseline {
+        binaries.push(("baseline", b.clone()));
+    }
+    binaries.push(("pushgate", a.pushgate.clone()));
+    let (small, large) = (a.pushes / 4, a.pushes);
+    println!(
+        "instructions per push: callgrind, {small} and {large} pushes, concurrency {}",
+        a.concurrency
+    );
+    println!("| scenario | binary | instructions/push | vs baseline |");
+    println!("|---|---|---|---|");
+    for (provider, platform) in [("apns", "apple_rn"), ("fcm", "android_rn")] {
+        for kind in ["grpc-unary", "grpc-stream", "http-bridge"] {
+            let name = format!("{kind}-{provider}");
+            if !(a.scenario == "all"
+                || a.scenario == name
+                || a.scenario == kind
+                || a.scenario == provider)
+            {
+                continue;
+            }
+            let mut first = None;
+            for (label, exe) in &binaries {
+                let few = instructions_for(exe, mocks, kind, platform, a, small).await;
+                let many = instructions_for(exe, mocks, kind, platform, a, large).await;
+                let per_push = many.saturating_sub(few) as f64 / (large - small) as f64;
+                let ratio = match first {
+                    Some(base) => format!("{:.2}×", per_push / base),
+                    None => "-".into(),
+                };
+                first.get_or_insert(per_push);
+                println!("| {name} | {label} | {per_push:.0} | {ratio} |");
+            }
+        }
+    }
 }
 
 #[tokio::main]
 async fn main() {
     let a = args();
     let apns = MockApns::start().await;
-    let fcm = MockFcm::start().await;
+    // Both over TLS and HTTP/2, as Apple and Google serve them.
+    let fcm = MockFcm::start_tls().await;
     let key = apple_key();
     apns.stop_recording();
+    fcm.stop_recording();
     if !a.upstream_delay.is_zero() {
         let delay = a.upstream_delay;
         apns.reply_with(move |_, _| pushgate_tests::mock_apns::Reply::ok().after(delay));
         fcm.reply_with(move |_, _| pushgate_tests::mock_fcm::Reply::ok().after(delay));
     }
-    let pg = Pushgate::start(&apns, &fcm, &key);
+    if a.instructions {
+        instructions(&a, (&apns, &fcm, &key)).await;
+        return;
+    }
+    let pg = Pushgate::start(&a.pushgate, &apns, &fcm, &key, None);
+    let base = a
+        .baseline
+        .as_ref()
+        .map(|b| Pushgate::start(b, &apns, &fcm, &key, None));
     if let Some(secs) = a.seconds {
         // A soak run: pushgate's RSS every 30 s shows whether it grows.
         let pid = pg.child.id();
@@ -472,35 +630,59 @@ async fn main() {
     println!("| scenario           | pushes  | pushes/s  | of direct | p50 ms | p99 ms | p99.9 ms | CPU s/10k | CPU µs/push | peak RSS MB | errors |");
     println!("|---|---|---|---|---|---|---|---|---|---|---|");
 
+    let mut ratios = Vec::new();
     if want("idle") {
-        let cpu0 = pg.cpu_seconds();
-        tokio::time::sleep(Duration::from_secs(10)).await;
-        println!(
-            "| idle (10 s, 4 targets) | - | - | - | - | - | - | {:.3} CPU s | - | {:.1} (RSS now) | - |",
-            pg.cpu_seconds() - cpu0,
-            pg.status_kb("VmRSS:") as f64 / 1024.0
-        );
+        for (label, pg) in base.iter().map(|b| ("baseline ", b)).chain([("", &pg)]) {
+            let cpu0 = pg.cpu_seconds();
+            tokio::time::sleep(Duration::from_secs(10)).await;
+            println!(
+                "| {label}idle (10 s, 4 targets) | - | - | - | - | - | - | {:.3} CPU s | - | {:.1} (RSS now) | - |",
+                pg.cpu_seconds() - cpu0,
+                pg.status_kb("VmRSS:") as f64 / 1024.0
+            );
+        }
     }
     for (provider, platform) in [("apns", "apple_rn"), ("fcm", "android_rn")] {
         let mut ceiling = None;
         let name = format!("direct-{provider}");
         if want(&name) || want("direct") || want(provider) || a.scenario == "all" {
             let run = direct(&apns, &fcm, platform, &a).await;
-            ceiling = Some(report(&name, run, None, None, None));
+            ceiling = Some(report(&name, run, None, None, None).rate);
         }
         for kind in ["grpc-unary", "grpc-stream", "http-bridge"] {
             let name = format!("{kind}-{provider}");
             if !(want(&name) || want(kind) || want(provider)) {
                 continue;
             }
-            let cpu0 = pg.cpu_seconds();
-            let run = match kind {
-                "grpc-unary" => grpc_unary(&pg, platform, &a).await,
-                "grpc-stream" => grpc_stream(&pg, platform, &a).await,
-                _ => http_bridge(&pg, platform, &a).await,
+            let before = match &base {
+                Some(base) => {
+                    let (run, cpu, rss) = measure(base, kind, platform, &a).await;
+                    let label = format!("baseline {name}");
+                    Some(report(&label, run, Some(cpu), Some(rss), ceiling))
+                }
+                None => None,
             };
-            let cpu = pg.cpu_seconds() - cpu0;
-            report(&name, run, Some(cpu), Some(pg.status_kb("VmHWM:")), ceiling);
+            let (run, cpu, rss) = measure(&pg, kind, platform, &a).await;
+            let now = report(&name, run, Some(cpu), Some(rss), ceiling);
+            if let Some(before) = before {
+                ratios.push(format!(
+                    "| {name} | {:.2}× | {:.2}× | {} |",
+                    now.rate / before.rate,
+                    now.p99 / before.p99,
+                    match (now.cpu_us, before.cpu_us) {
+                        (Some(n), Some(b)) if b > 0.0 => format!("{:.2}×", n / b),
+                        _ => "-".into(),
+                    }
+                ));
+            }
+        }
+    }
+    if !ratios.is_empty() {
+        println!("\npushgate / baseline, same run, same mocks:");
+        println!("| scenario | pushes/s | p99 | CPU µs/push |");
+        println!("|---|---|---|---|");
+        for line in ratios {
+            println!("{line}");
         }
     }
     println!(
