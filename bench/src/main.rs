@@ -384,13 +384,16 @@ async fn http_bridge(pg: &Pushgate, platform: &'static str, a: &Args) -> Run {
         .to_string();
         let (client, url) = (client.clone(), url.clone());
         async move {
-            match client.post(&url).body(body).send().await {
-                Ok(r) => r
-                    .text()
-                    .await
-                    .map(|t| t == "{\"status\":\"OK\"}\n")
-                    .unwrap_or(false),
-                Err(_) => false,
+            let answer = match client.post(&url).body(body).send().await {
+                Ok(r) => r.text().await.map_err(|e| e.to_string()),
+                Err(e) => Err(format!("{e:?}")),
+            };
+            match answer {
+                Ok(text) if text == "{\"status\":\"OK\"}\n" => true,
+                other => {
+                    first_error(&format!("{other:?}"));
+                    false
+                }
             }
         }
     })
@@ -525,6 +528,7 @@ async fn instructions_for(
     let (run, _, _) = measure(&pg, kind, platform, &run_args).await;
     assert_eq!(run.errors, 0, "{kind} under callgrind had errors");
     pg.terminate();
+    eprintln!("{kind}-{platform}, {n} pushes: callgrind_annotate {}", out.display());
     let text = std::fs::read_to_string(&out).expect("callgrind wrote its counts");
     text.lines()
         .find_map(|l| l.strip_prefix("summary: ").or(l.strip_prefix("totals: ")))

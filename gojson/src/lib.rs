@@ -357,7 +357,11 @@ pub fn to_go_json<T: serde::Serialize + ?Sized>(value: &T) -> String {
 }
 
 fn go_escape(raw: String) -> String {
-    if !raw.contains(['<', '>', '&', '\u{2028}', '\u{2029}']) {
+    // A byte scan first: most payloads have none of these, and a scan by `char` costs ~15
+    // instructions a byte (U+2028 and U+2029 both start with the byte 0xE2 in UTF-8).
+    if !raw.bytes().any(|b| matches!(b, b'<' | b'>' | b'&' | 0xE2))
+        || !raw.contains(['<', '>', '&', '\u{2028}', '\u{2029}'])
+    {
         return raw;
     }
     let mut out = String::with_capacity(raw.len() + 16);

@@ -47,8 +47,11 @@ pub fn target(
 struct Client {
     /// HTTP/2 connections to APNs, more as streams fill.
     connections: Connections,
-    /// The base URL, without a trailing slash.
-    endpoint: String,
+    /// The base URL, parsed once: parsing a whole URL per push cost ~5% of a push's
+    /// instructions. Each attempt only sets the path.
+    endpoint: reqwest::Url,
+    /// The endpoint's own path, without a trailing slash (usually empty).
+    base_path: String,
     format: ApnsFormat,
     /// Provider-token auth; `None` with certificate auth, where TLS carries the credential.
     token: Option<token::TokenSigner>,
@@ -129,8 +132,11 @@ impl Client {
         } else {
             PRODUCTION.to_string()
         };
+        let endpoint = reqwest::Url::parse(&endpoint)
+            .map_err(|e| format!("ApplePushEndpoint {endpoint:?} is not a URL: {e}"))?;
         Ok(Client {
             connections: Connections::new(delivery.upstream, open)?,
+            base_path: endpoint.path().trim_end_matches('/').to_string(),
             endpoint,
             format,
             token,
@@ -214,7 +220,12 @@ impl Provider for Client {
         credential: Option<&str>,
         timeout: Duration,
     ) -> Answer {
-        let url = format!("{}{}", self.endpoint, request.path);
+        let mut url = self.endpoint.clone();
+        if self.base_path.is_empty() {
+            url.set_path(&request.path);
+        } else {
+            url.set_path(&format!("{}{}", self.base_path, request.path));
+        }
         // The attempt's clock starts once the request has a stream to go out on.
         let stream = self.connections.stream().await;
         let mut req = stream

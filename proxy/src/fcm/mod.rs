@@ -57,8 +57,8 @@ struct Client {
     connections: Connections,
     /// For the token endpoint: a fetch an hour, over whatever HTTP version it speaks.
     oauth: reqwest::Client,
-    /// `…/v1/projects/<project>/messages:send`
-    url: String,
+    /// `…/v1/projects/<project>/messages:send`, parsed once (not per push).
+    url: reqwest::Url,
     /// The OAuth2 access token, cached and refreshed one caller at a time.
     tokens: TokenSource,
     /// `RemoveOnMismatch`: answer MPNS's REMOVE to `SENDER_ID_MISMATCH`.
@@ -114,6 +114,8 @@ impl Client {
             "{endpoint}/v1/projects/{}/messages:send",
             account.project_id
         );
+        let url = reqwest::Url::parse(&url)
+            .map_err(|e| format!("FcmEndpoint and project_id make no URL ({url:?}): {e}"))?;
         Ok(Client {
             tokens: TokenSource::new(account, metrics.token_refresh_counter(&entry.kind)),
             connections: Connections::new(delivery.upstream, open)?,
@@ -211,7 +213,7 @@ impl Provider for Client {
     async fn attempt(&self, body: &String, credential: Option<&str>, timeout: Duration) -> Answer {
         // The attempt's clock starts once the request has a stream to go out on.
         let stream = self.connections.stream().await;
-        let mut req = stream.client().post(&self.url).timeout(timeout);
+        let mut req = stream.client().post(self.url.clone()).timeout(timeout);
         if let Some(bearer) = credential {
             req = req.header(header::AUTHORIZATION, bearer);
         }
