@@ -528,7 +528,10 @@ async fn instructions_for(
     let (run, _, _) = measure(&pg, kind, platform, &run_args).await;
     assert_eq!(run.errors, 0, "{kind} under callgrind had errors");
     pg.terminate();
-    eprintln!("{kind}-{platform}, {n} pushes: callgrind_annotate {}", out.display());
+    eprintln!(
+        "{kind}-{platform}, {n} pushes: callgrind_annotate {}",
+        out.display()
+    );
     let text = std::fs::read_to_string(&out).expect("callgrind wrote its counts");
     text.lines()
         .find_map(|l| l.strip_prefix("summary: ").or(l.strip_prefix("totals: ")))

@@ -98,8 +98,17 @@ pub async fn health_of(
     running: &server::Running,
     service: &str,
 ) -> Option<tonic_health::pb::health_check_response::ServingStatus> {
+    health_at(&running.grpc_addr.to_string(), service).await
+}
+
+/// `grpc.health.v1.Health/Check` of `service` at `grpc_addr` (`host:port`); `None` when the
+/// server does not know the service.
+pub async fn health_at(
+    grpc_addr: &str,
+    service: &str,
+) -> Option<tonic_health::pb::health_check_response::ServingStatus> {
     use tonic_health::pb::{health_client::HealthClient, HealthCheckRequest};
-    let channel = Channel::from_shared(format!("http://{}", running.grpc_addr))
+    let channel = Channel::from_shared(format!("http://{grpc_addr}"))
         .expect("an address")
         .connect()
         .await
