@@ -180,7 +180,10 @@ impl Pushgate {
             .unwrap();
         let pg = Pushgate { child, http, grpc };
         let started = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", grpc)).is_err() {
+        // Both listeners: under callgrind the second binds well after the first.
+        while std::net::TcpStream::connect(("127.0.0.1", grpc)).is_err()
+            || std::net::TcpStream::connect(("127.0.0.1", http)).is_err()
+        {
             assert!(
                 started.elapsed() < Duration::from_secs(60),
                 "pushgate did not start"

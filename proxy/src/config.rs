@@ -94,8 +94,8 @@ pub struct Delivery {
     /// `RemoveOnMismatch`: answer MPNS's REMOVE instead of FAIL for a token of another
     /// app or sender (docs/deviations.md, 3).
     pub remove_on_mismatch: bool,
-    /// `UpstreamMaxConnections` (8) and `UpstreamStreamsPerConnection` (100): the HTTP/2
-    /// connections one target opens as their streams fill (`connections.rs`).
+    /// `UpstreamMaxConnections` (8) and `UpstreamStreamsPerConnection` (the provider's): the
+    /// HTTP/2 connections one target opens as their streams fill (`connections.rs`).
     pub upstream: UpstreamLimits,
 }
 
@@ -105,8 +105,9 @@ pub struct UpstreamLimits {
     /// `UpstreamMaxConnections`: connections opened at most.
     pub connections: usize,
     /// `UpstreamStreamsPerConnection`: requests in flight on one connection before another
-    /// opens; at most what the server allows (APNs: 1,000; Google's front ends: 100).
-    pub streams: usize,
+    /// opens, at most what the server allows. `None`: the provider's own figure (APNs 1,000,
+    /// FCM 100), since splitting a connection's load early costs CPU for nothing.
+    pub streams: Option<usize>,
 }
 
 /// `ApplePushSettings` and `AndroidPushSettings`: one target per entry.
@@ -308,7 +309,10 @@ impl Config {
                 remove_on_mismatch: o.boolean("RemoveOnMismatch")?,
                 upstream: UpstreamLimits {
                     connections: count_or(int("UpstreamMaxConnections")?, 8),
-                    streams: count_or(int("UpstreamStreamsPerConnection")?, 100),
+                    streams: match int("UpstreamStreamsPerConnection")? {
+                        n if n <= 0 => None,
+                        n => Some(usize::try_from(n).unwrap_or(usize::MAX)),
+                    },
                 },
             },
             targets: TargetSettings { apple, android },

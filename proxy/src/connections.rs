@@ -26,7 +26,10 @@ type Open = Box<dyn Fn() -> Result<reqwest::Client, String> + Send + Sync>;
 
 pub struct Connections {
     open: Open,
-    limits: Limits,
+    /// Connections opened at most.
+    connections: usize,
+    /// Requests in flight on one connection before another opens.
+    streams: usize,
     /// The open connections; the first is opened (lazily, by its first request) at start.
     lanes: Mutex<Vec<Arc<Lane>>>,
     /// Every slot of every connection that may open: waiting for one is the queue.
@@ -60,25 +63,24 @@ impl Drop for Stream {
 
 impl Connections {
     /// Builds the first client now, so that a setting that cannot work fails at start.
+    /// `streams` is the provider's own limit, used when the config sets none.
     pub fn new(
         limits: Limits,
+        streams: usize,
         open: impl Fn() -> Result<reqwest::Client, String> + Send + Sync + 'static,
     ) -> Result<Connections, String> {
-        let limits = Limits {
-            connections: limits.connections.max(1),
-            streams: limits.streams.max(1),
-        };
+        let connections = limits.connections.max(1);
+        let streams = limits.streams.unwrap_or(streams).max(1);
         let first = open()?;
         Ok(Connections {
             open: Box::new(open),
-            limits,
+            connections,
+            streams,
             lanes: Mutex::new(vec![Arc::new(Lane {
                 client: first,
                 busy: AtomicUsize::new(0),
             })]),
-            slots: Arc::new(Semaphore::new(
-                limits.connections.saturating_mul(limits.streams),
-            )),
+            slots: Arc::new(Semaphore::new(connections.saturating_mul(streams))),
         })
     }
 
@@ -103,9 +105,7 @@ impl Connections {
             .min_by_key(|lane| lane.busy.load(Ordering::Relaxed))
             .expect("there is always a first connection")
             .clone();
-        if least.busy.load(Ordering::Relaxed) < self.limits.streams
-            || lanes.len() >= self.limits.connections
-        {
+        if least.busy.load(Ordering::Relaxed) < self.streams || lanes.len() >= self.connections {
             return least;
         }
         match (self.open)() {
@@ -138,7 +138,7 @@ mod tests {
     fn connections(limits: Limits) -> (Connections, Arc<AtomicUsize>) {
         let built = Arc::new(AtomicUsize::new(0));
         let counter = built.clone();
-        let c = Connections::new(limits, move || {
+        let c = Connections::new(limits, 1000, move || {
             counter.fetch_add(1, Ordering::SeqCst);
             Ok(reqwest::Client::new())
         })
@@ -150,7 +150,7 @@ mod tests {
     async fn opens_a_connection_only_when_every_open_one_is_full() {
         let (c, built) = connections(Limits {
             connections: 3,
-            streams: 2,
+            streams: Some(2),
         });
         let mut held = Vec::new();
         for _ in 0..2 {

@@ -78,7 +78,7 @@ async fn apns_opens_more_connections_as_streams_fill_up_to_the_bound() {
     let mut config = apple_config(&apns, &key);
     config.delivery.upstream = UpstreamLimits {
         connections: 3,
-        streams: 4,
+        streams: Some(4),
     };
     let running = start(&config).await;
 
@@ -102,7 +102,7 @@ async fn the_attempt_clock_starts_when_the_request_has_a_stream() {
     config.delivery.retry_timeout = Duration::from_secs(1);
     config.delivery.upstream = UpstreamLimits {
         connections: 1,
-        streams: 1,
+        streams: Some(1),
     };
     let running = start(&config).await;
 

@@ -25,6 +25,8 @@ use payload::{ApnsFormat, ApnsRequest};
 
 const PRODUCTION: &str = "https://api.push.apple.com";
 const SANDBOX: &str = "https://api.sandbox.push.apple.com";
+/// Requests in flight on one connection before another opens: what APNs allows.
+const STREAMS: usize = 1000;
 
 /// The target for one `ApplePushSettings` entry.
 pub fn target(
@@ -135,7 +137,7 @@ impl Client {
         let endpoint = reqwest::Url::parse(&endpoint)
             .map_err(|e| format!("ApplePushEndpoint {endpoint:?} is not a URL: {e}"))?;
         Ok(Client {
-            connections: Connections::new(delivery.upstream, open)?,
+            connections: Connections::new(delivery.upstream, STREAMS, open)?,
             base_path: endpoint.path().trim_end_matches('/').to_string(),
             endpoint,
             format,

@@ -25,6 +25,9 @@ use oauth::{ServiceAccount, TokenError, TokenSource};
 /// Go version MPNS's go.mod names (1.26.3).
 const GOOG_API_CLIENT: &str = "gl-go/1.26.3 fire-admin/4.18.0";
 
+/// Requests in flight on one connection before another opens: what Google's front ends allow.
+const STREAMS: usize = 100;
+
 /// The FCM reason MPNS reports for transport and unclassified errors.
 const UNKNOWN: &str = "unknown transport error";
 
@@ -118,7 +121,7 @@ impl Client {
             .map_err(|e| format!("FcmEndpoint and project_id make no URL ({url:?}): {e}"))?;
         Ok(Client {
             tokens: TokenSource::new(account, metrics.token_refresh_counter(&entry.kind)),
-            connections: Connections::new(delivery.upstream, open)?,
+            connections: Connections::new(delivery.upstream, STREAMS, open)?,
             oauth,
             url,
             remove_on_mismatch: delivery.remove_on_mismatch,
