@@ -462,6 +462,7 @@ fn report(
     cpu: Option<f64>,
     rss_kb: Option<u64>,
     ceiling: Option<f64>,
+    at_mock: Option<usize>,
 ) -> Measured {
     run.latencies.sort();
     let n = run.latencies.len();
@@ -478,8 +479,12 @@ fn report(
     let ratio = ceiling
         .map(|c| format!("{:.0}%", 100.0 * rate / c))
         .unwrap_or("-".into());
+    // Pushes the mock received beyond those answered OK: sent twice (or answered wrongly).
+    let extra = at_mock
+        .map(|m| (m as i64 - (n - run.errors) as i64).to_string())
+        .unwrap_or("-".into());
     println!(
-        "| {name:<18} | {n:>7} | {rate:>9.0} | {ratio:>5} | {:>6.2} | {:>6.2} | {:>7.2} | {cpu_10k:>7} | {cpu_us:>6} | {rss:>7} | {:>6} |",
+        "| {name:<18} | {n:>7} | {rate:>9.0} | {ratio:>5} | {:>6.2} | {:>6.2} | {:>7.2} | {cpu_10k:>7} | {cpu_us:>6} | {rss:>7} | {:>6} | {extra:>5} |",
         percentile(&run.latencies, 0.50),
         percentile(&run.latencies, 0.99),
         percentile(&run.latencies, 0.999),
@@ -500,7 +505,15 @@ struct Measured {
 }
 
 /// One scenario on one pushgate: the run, pushgate's CPU seconds over it, its peak RSS.
-async fn measure(pg: &Pushgate, kind: &str, platform: &'static str, a: &Args) -> (Run, f64, u64) {
+async fn measure(
+    pg: &Pushgate,
+    mocks: (&MockApns, &MockFcm),
+    kind: &str,
+    platform: &'static str,
+    a: &Args,
+) -> (Run, f64, u64, usize) {
+    let received = || mocks.0.received() + mocks.1.received();
+    let at_mock = received();
     let cpu0 = pg.cpu_seconds();
     let run = match kind {
         "grpc-unary" => grpc_unary(pg, platform, a).await,
@@ -508,7 +521,7 @@ async fn measure(pg: &Pushgate, kind: &str, platform: &'static str, a: &Args) ->
         _ => http_bridge(pg, platform, a).await,
     };
     let cpu = pg.cpu_seconds() - cpu0;
-    (run, cpu, pg.status_kb("VmHWM:"))
+    (run, cpu, pg.status_kb("VmHWM:"), received() - at_mock)
 }
 
 /// Instructions pushgate executes for `n` pushes of one scenario, start and exit included.
@@ -528,8 +541,12 @@ async fn instructions_for(
         rate: None,
         ..a.clone()
     };
-    let (run, _, _) = measure(&pg, kind, platform, &run_args).await;
+    let (run, _, _, at_mock) = measure(&pg, (mocks.0, mocks.1), kind, platform, &run_args).await;
     assert_eq!(run.errors, 0, "{kind} under callgrind had errors");
+    assert_eq!(
+        at_mock, n,
+        "{kind} under callgrind: each push reaches the mock once"
+    );
     pg.terminate();
     eprintln!(
         "{kind}-{platform}, {n} pushes: callgrind_annotate {}",
@@ -637,8 +654,8 @@ async fn main() {
             .map(|n| n.get())
             .unwrap_or(0)
     );
-    println!("| scenario           | pushes  | pushes/s  | of direct | p50 ms | p99 ms | p99.9 ms | CPU s/10k | CPU µs/push | peak RSS MB | errors |");
-    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("| scenario           | pushes  | pushes/s  | of direct | p50 ms | p99 ms | p99.9 ms | CPU s/10k | CPU µs/push | peak RSS MB | errors | at mock − OK |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
 
     let mut ratios = Vec::new();
     if want("idle") {
@@ -657,7 +674,7 @@ async fn main() {
         let name = format!("direct-{provider}");
         if want(&name) || want("direct") || want(provider) || a.scenario == "all" {
             let run = direct(&apns, &fcm, platform, &a).await;
-            ceiling = Some(report(&name, run, None, None, None).rate);
+            ceiling = Some(report(&name, run, None, None, None, None).rate);
         }
         for kind in ["grpc-unary", "grpc-stream", "http-bridge"] {
             let name = format!("{kind}-{provider}");
@@ -666,14 +683,22 @@ async fn main() {
             }
             let before = match &base {
                 Some(base) => {
-                    let (run, cpu, rss) = measure(base, kind, platform, &a).await;
+                    let (run, cpu, rss, at_mock) =
+                        measure(base, (&apns, &fcm), kind, platform, &a).await;
                     let label = format!("baseline {name}");
-                    Some(report(&label, run, Some(cpu), Some(rss), ceiling))
+                    Some(report(
+                        &label,
+                        run,
+                        Some(cpu),
+                        Some(rss),
+                        ceiling,
+                        Some(at_mock),
+                    ))
                 }
                 None => None,
             };
-            let (run, cpu, rss) = measure(&pg, kind, platform, &a).await;
-            let now = report(&name, run, Some(cpu), Some(rss), ceiling);
+            let (run, cpu, rss, at_mock) = measure(&pg, (&apns, &fcm), kind, platform, &a).await;
+            let now = report(&name, run, Some(cpu), Some(rss), ceiling, Some(at_mock));
             if let Some(before) = before {
                 ratios.push(format!(
                     "| {name} | {:.2}× | {:.2}× | {} |",

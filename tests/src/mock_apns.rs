@@ -53,6 +53,8 @@ struct State {
     /// Off for long benchmark runs, where keeping every request would grow without bound.
     recording: std::sync::atomic::AtomicBool,
     connections: AtomicUsize,
+    /// Pushes received, recorded or not.
+    received: AtomicUsize,
     script: Mutex<Arc<Script>>,
 }
 
@@ -102,6 +104,7 @@ impl MockApns {
             requests: Mutex::new(Vec::new()),
             recording: std::sync::atomic::AtomicBool::new(true),
             connections: AtomicUsize::new(0),
+            received: AtomicUsize::new(0),
             script: Mutex::new(Arc::new(Box::new(|_, _| Reply::ok()))),
         });
         let task = tokio::spawn(accept_loop(listener, acceptor, state.clone(), streams));
@@ -129,6 +132,11 @@ impl MockApns {
 
     pub fn requests(&self) -> Vec<Recorded> {
         self.state.requests.lock().unwrap().clone()
+    }
+
+    /// Pushes received so far, also while not recording.
+    pub fn received(&self) -> usize {
+        self.state.received.load(Ordering::SeqCst)
     }
 
     /// TLS connections accepted so far.
@@ -176,6 +184,7 @@ async fn handle(
         headers: parts.headers,
         body: String::from_utf8_lossy(&body).into_owned(),
     };
+    state.received.fetch_add(1, Ordering::SeqCst);
     let (n, script) = {
         let mut requests = state.requests.lock().unwrap();
         if state.recording.load(Ordering::SeqCst) {

@@ -81,6 +81,8 @@ struct Inner {
     /// Off for long benchmark runs, where keeping every request would grow without bound.
     recording: std::sync::atomic::AtomicBool,
     connections: AtomicUsize,
+    /// Messages received with a valid token, recorded or not.
+    received: AtomicUsize,
     script: Mutex<Script>,
     issued: Mutex<Vec<String>>,
     token_fetches: AtomicUsize,
@@ -123,6 +125,7 @@ impl MockFcm {
             requests: Mutex::new(Vec::new()),
             recording: std::sync::atomic::AtomicBool::new(true),
             connections: AtomicUsize::new(0),
+            received: AtomicUsize::new(0),
             script: Mutex::new(Arc::new(|_, _| Reply::ok())),
             issued: Mutex::new(Vec::new()),
             token_fetches: AtomicUsize::new(0),
@@ -227,6 +230,11 @@ impl MockFcm {
         self.inner.connections.load(Ordering::SeqCst)
     }
 
+    /// Messages received so far (with a valid access token), also while not recording.
+    pub fn received(&self) -> usize {
+        self.inner.received.load(Ordering::SeqCst)
+    }
+
     pub fn token_fetches(&self) -> usize {
         self.inner.token_fetches.load(Ordering::SeqCst)
     }
@@ -329,6 +337,7 @@ async fn send(
         headers,
         body,
     };
+    inner.received.fetch_add(1, Ordering::SeqCst);
     let (n, script) = {
         let mut requests = inner.requests.lock().unwrap();
         if inner.recording.load(Ordering::SeqCst) {
