@@ -1,0 +1,145 @@
+//! The example clients in `examples/<language>/`, each run against a live pushgate the way a
+//! user's service would call it: TLS with a client certificate, the `GrpcAuthToken` bearer
+//! token, SendPush answered OK and REMOVE by the mock APNs, INVALID_ARGUMENT with MPNS's text,
+//! a StreamPush of 1,000, and health Check and Watch. Each client checks every answer itself
+//! and prints "N checks passed"; these tests start what it talks to and read its verdict.
+//!
+//! A client whose toolchain is missing fails under CI (`CI` set) and is skipped elsewhere.
+
+use std::{path::PathBuf, process::Command};
+
+use pushgate_proxy::server::Running;
+use pushgate_tests::{
+    apple::{apple_config, apple_key},
+    mock_apns::{self, MockApns},
+    start, temp_dir,
+};
+use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+
+const TOKEN: &str = "s3cret-token-for-the-examples";
+
+/// pushgate over mutual TLS with an auth token, its Apple targets sending to a mock APNs that
+/// answers "Unregistered" for device tokens starting with "dead"; and the files a client needs.
+struct Setup {
+    _apns: MockApns,
+    running: Running,
+    /// `PUSHGATE_*` variables for the client.
+    env: Vec<(&'static str, String)>,
+}
+
+async fn setup() -> Setup {
+    let apns = MockApns::start().await;
+    apns.reply_with(|request, _| {
+        if request.path.starts_with("/3/device/dead") {
+            mock_apns::Reply::reason(410, "Unregistered")
+        } else {
+            mock_apns::Reply::ok()
+        }
+    });
+    apns.stop_recording();
+    let key = apple_key();
+    let mut config = apple_config(&apns, &key);
+
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap();
+    let leaf = |names: &[&str]| {
+        let key = KeyPair::generate().unwrap();
+        let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
+        let cert = CertificateParams::new(names)
+            .unwrap()
+            .signed_by(&key, &ca)
+            .unwrap();
+        (cert.pem(), key.serialize_pem())
+    };
+    let (server, client) = (leaf(&["localhost", "127.0.0.1"]), leaf(&["a-service"]));
+    let dir = temp_dir("clients");
+    let write = |name: &str, text: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_string_lossy().into_owned()
+    };
+    config.listeners.tls.cert_file = write("server.pem", &server.0);
+    config.listeners.tls.key_file = write("server.key", &server.1);
+    config.listeners.tls.client_ca_file = write("ca.pem", &ca.pem());
+    config.listeners.grpc_auth_token = TOKEN.into();
+    let running = start(&config).await;
+    let env = vec![
+        // A name the server certificate carries, as clients check it.
+        (
+            "PUSHGATE_ADDR",
+            format!("localhost:{}", running.grpc_addr.port()),
+        ),
+        ("PUSHGATE_CA", write("ca.pem", &ca.pem())),
+        ("PUSHGATE_CERT", write("client.pem", &client.0)),
+        ("PUSHGATE_KEY", write("client.key", &client.1)),
+        ("PUSHGATE_TOKEN", TOKEN.to_string()),
+    ];
+    Setup {
+        _apns: apns,
+        running,
+        env,
+    }
+}
+
+fn example(language: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples")
+        .join(language)
+}
+
+/// Whether `tool` runs; when it does not, the test must fail under CI.
+fn have(tool: &str, version_flag: &str) -> bool {
+    let found = Command::new(tool)
+        .arg(version_flag)
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !found {
+        assert!(std::env::var_os("CI").is_none(), "CI needs {tool}");
+        eprintln!("skipped: {tool} is not installed");
+    }
+    found
+}
+
+/// Runs the client's commands in order (the last one talks to pushgate) and checks its verdict.
+async fn run_client(name: &str, commands: Vec<Command>) {
+    let setup = setup().await;
+    let env = setup.env.clone();
+    let output = tokio::task::spawn_blocking(move || {
+        let mut last = None;
+        for mut command in commands {
+            command.envs(env.iter().map(|(k, v)| (*k, v.as_str())));
+            let output = command.output().expect("the client's command runs");
+            if !output.status.success() {
+                return output;
+            }
+            last = Some(output);
+        }
+        last.unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success() && stdout.contains("checks passed"),
+        "{name} client failed ({}):\n{stdout}\n{stderr}",
+        output.status
+    );
+    eprintln!("{}", stdout.trim());
+    setup.running.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn go_client() {
+    if !have("go", "version") {
+        return;
+    }
+    let dir = example("go");
+    let mut generate = Command::new("sh");
+    generate.arg("generate.sh").current_dir(&dir);
+    let mut run = Command::new("go");
+    run.args(["run", "."]).current_dir(&dir);
+    run_client("go", vec![generate, run]).await;
+}
