@@ -14,7 +14,9 @@ use pushgate_tests::{
     mock_apns::{self, MockApns},
     start, temp_dir,
 };
-use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+use rcgen::{
+    BasicConstraints, CertificateParams, CertifiedIssuer, DistinguishedName, DnType, IsCa, KeyPair,
+};
 
 const TOKEN: &str = "s3cret-token-for-the-examples";
 
@@ -40,16 +42,23 @@ async fn setup() -> Setup {
     let key = apple_key();
     let mut config = apple_config(&apns, &key);
 
+    // Distinct names: OpenSSL (Node, Python) takes a leaf whose issuer equals its subject for
+    // a self-signed certificate.
     let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.distinguished_name = DistinguishedName::new();
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "pushgate examples CA");
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     let ca = CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap();
     let leaf = |names: &[&str]| {
         let key = KeyPair::generate().unwrap();
-        let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
-        let cert = CertificateParams::new(names)
-            .unwrap()
-            .signed_by(&key, &ca)
-            .unwrap();
+        let mut params =
+            CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+                .unwrap();
+        params.distinguished_name = DistinguishedName::new();
+        params.distinguished_name.push(DnType::CommonName, names[0]);
+        let cert = params.signed_by(&key, &ca).unwrap();
         (cert.pem(), key.serialize_pem())
     };
     let (server, client) = (leaf(&["localhost", "127.0.0.1"]), leaf(&["a-service"]));
@@ -142,4 +151,19 @@ async fn go_client() {
     let mut run = Command::new("go");
     run.args(["run", "."]).current_dir(&dir);
     run_client("go", vec![generate, run]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_client() {
+    if !have("node", "--version") || !have("npm", "--version") {
+        return;
+    }
+    let dir = example("node");
+    let mut install = Command::new("npm");
+    install
+        .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+        .current_dir(&dir);
+    let mut run = Command::new("node");
+    run.arg("client.js").current_dir(&dir);
+    run_client("node", vec![install, run]).await;
 }
