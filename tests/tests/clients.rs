@@ -167,3 +167,17 @@ async fn node_client() {
     run.arg("client.js").current_dir(&dir);
     run_client("node", vec![install, run]).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn java_client() {
+    if !have("mvn", "--version") || !have("java", "-version") {
+        return;
+    }
+    let dir = example("java");
+    let mut build = Command::new("mvn");
+    build.args(["-q", "-B", "package"]).current_dir(&dir);
+    let mut run = Command::new("java");
+    run.args(["-jar", "target/pushgate-java-example.jar"])
+        .current_dir(&dir);
+    run_client("java", vec![build, run]).await;
+}
