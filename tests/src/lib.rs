@@ -14,6 +14,7 @@ pub mod examples;
 pub mod mock_apns;
 pub mod mock_fcm;
 pub mod mock_tls;
+pub mod pki;
 pub mod process;
 pub mod reply;
 

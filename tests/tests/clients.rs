@@ -12,10 +12,8 @@ use pushgate_proxy::server::Running;
 use pushgate_tests::{
     apple::{apple_config, apple_key},
     mock_apns::{self, MockApns},
+    pki::Pki,
     start, temp_dir,
-};
-use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, DistinguishedName, DnType, IsCa, KeyPair,
 };
 
 const TOKEN: &str = "s3cret-token-for-the-examples";
@@ -42,35 +40,8 @@ async fn setup() -> Setup {
     let key = apple_key();
     let mut config = apple_config(&apns, &key);
 
-    // Distinct names: OpenSSL (Node, Python) takes a leaf whose issuer equals its subject for
-    // a self-signed certificate.
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.distinguished_name = DistinguishedName::new();
-    params
-        .distinguished_name
-        .push(DnType::CommonName, "pushgate examples CA");
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca = CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap();
-    let leaf = |names: &[&str]| {
-        let key = KeyPair::generate().unwrap();
-        let mut params =
-            CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())
-                .unwrap();
-        params.distinguished_name = DistinguishedName::new();
-        params.distinguished_name.push(DnType::CommonName, names[0]);
-        let cert = params.signed_by(&key, &ca).unwrap();
-        (cert.pem(), key.serialize_pem())
-    };
-    let (server, client) = (leaf(&["localhost", "127.0.0.1"]), leaf(&["a-service"]));
-    let dir = temp_dir("clients");
-    let write = |name: &str, text: &str| {
-        let path = dir.join(name);
-        std::fs::write(&path, text).unwrap();
-        path.to_string_lossy().into_owned()
-    };
-    config.listeners.tls.cert_file = write("server.pem", &server.0);
-    config.listeners.tls.key_file = write("server.key", &server.1);
-    config.listeners.tls.client_ca_file = write("ca.pem", &ca.pem());
+    let pki = Pki::write(&temp_dir("clients"));
+    pki.serve(&mut config, true);
     config.listeners.grpc_auth_token = TOKEN.into();
     let running = start(&config).await;
     let env = vec![
@@ -79,9 +50,9 @@ async fn setup() -> Setup {
             "PUSHGATE_ADDR",
             format!("localhost:{}", running.grpc_addr.port()),
         ),
-        ("PUSHGATE_CA", write("ca.pem", &ca.pem())),
-        ("PUSHGATE_CERT", write("client.pem", &client.0)),
-        ("PUSHGATE_KEY", write("client.key", &client.1)),
+        ("PUSHGATE_CA", pki.ca.clone()),
+        ("PUSHGATE_CERT", pki.client_cert.clone()),
+        ("PUSHGATE_KEY", pki.client_key.clone()),
         ("PUSHGATE_TOKEN", TOKEN.to_string()),
     ];
     Setup {
@@ -180,4 +151,27 @@ async fn java_client() {
     run.args(["-jar", "target/pushgate-java-example.jar"])
         .current_dir(&dir);
     run_client("java", vec![build, run]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_client() {
+    let have_grpc = Command::new("python3")
+        .args(["-c", "import grpc, grpc_health, grpc_tools"])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if !have_grpc {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must install examples/python/requirements.txt"
+        );
+        eprintln!("skipped: pip install -r examples/python/requirements.txt to run it");
+        return;
+    }
+    let dir = example("python");
+    let mut generate = Command::new("sh");
+    generate.arg("generate.sh").current_dir(&dir);
+    let mut run = Command::new("python3");
+    run.arg("client.py").current_dir(&dir);
+    run_client("python", vec![generate, run]).await;
 }
