@@ -64,7 +64,7 @@ pub struct GrpcLimits {
     /// within 20 s is gone and its connection closed.
     pub keepalive: Duration,
     /// `GrpcMaxConnectionAgeSec` (0 = none): connections older than this are asked to go away
-    /// (GOAWAY, then `SendTimeoutSec` of grace), so clients rebalance across replicas.
+    /// (GOAWAY; calls in flight finish), so clients rebalance across replicas.
     pub max_connection_age: Option<Duration>,
     /// `GrpcMaxConcurrentStreams` (1024): calls in flight per connection; more wait.
     pub max_concurrent_streams: u32,

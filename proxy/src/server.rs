@@ -153,9 +153,10 @@ pub async fn start(config: &Config) -> Result<Running, String> {
         // unread small request frames trip h2's flood protection and the connection is lost.
         .max_concurrent_streams(Some(limits.max_concurrent_streams));
     if let Some(age) = limits.max_connection_age {
-        grpc = grpc
-            .max_connection_age(age)
-            .max_connection_age_grace(config.delivery.send_timeout);
+        // GOAWAY at the age; calls in flight finish (each within SendTimeoutSec). No
+        // `max_connection_age_grace`: in tonic 0.14 setting it replaces the GOAWAY at the age
+        // with a forced close at age + grace, and clients never rebalance in time.
+        grpc = grpc.max_connection_age(age);
     }
     let grpc = grpc
         .add_service(health_service)
