@@ -33,6 +33,10 @@ pub trait Backend: Send + Sync + 'static {
     /// Counts a body the bridge could not decode (`service_bad_request_total`) and how long it
     /// took to answer (`service_request_duration_seconds`, which MPNS observes for every request).
     fn bad_request(&self, _took: std::time::Duration) {}
+
+    /// Counts a request the shared rate limit could not ask Redis about
+    /// (`pushgate_throttle_backend_errors_total`).
+    fn throttle_backend_error(&self) {}
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -136,6 +140,12 @@ impl Backend for GrpcBackend {
     fn bad_request(&self, took: Duration) {
         if let Some(metrics) = &self.metrics {
             metrics.request(took, true);
+        }
+    }
+
+    fn throttle_backend_error(&self) {
+        if let Some(metrics) = &self.metrics {
+            metrics.throttle_backend_errors.inc();
         }
     }
 

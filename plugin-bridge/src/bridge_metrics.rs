@@ -1,6 +1,6 @@
 //! The standalone bridge's own `/metrics` (`pushgate-bridge --enable-metrics`): the two MPNS
-//! metrics that belong to the HTTP side — bad requests and request durations. Every push-level
-//! metric is pushgate's, on its own `/metrics`.
+//! metrics that belong to the HTTP side — bad requests and request durations — and the shared
+//! rate limit's Redis errors. Every push-level metric is pushgate's, on its own `/metrics`.
 
 use std::time::Duration;
 
@@ -12,6 +12,9 @@ pub struct BridgeMetrics {
     bad_request: IntCounter,
     /// `service_request_duration_seconds`: every `send_push` and `ack`.
     request_duration: Histogram,
+    /// `pushgate_throttle_backend_errors_total`: requests the shared rate limit could not ask
+    /// Redis about.
+    pub throttle_backend_errors: IntCounter,
 }
 
 impl BridgeMetrics {
@@ -33,10 +36,19 @@ impl BridgeMetrics {
         registry
             .register(Box::new(request_duration.clone()))
             .expect("unique metric");
+        let throttle_backend_errors = IntCounter::new(
+            "pushgate_throttle_backend_errors_total",
+            "Requests the shared rate limit could not ask Redis about; the failure mode decided them.",
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(throttle_backend_errors.clone()))
+            .expect("unique metric");
         BridgeMetrics {
             registry,
             bad_request,
             request_duration,
+            throttle_backend_errors,
         }
     }
 

@@ -6,6 +6,7 @@ pub mod backend;
 mod bridge_metrics;
 pub mod decode;
 pub mod routes;
+mod shared_window;
 pub mod throttle;
 
 pub use backend::{Backend, GrpcBackend, Readiness};

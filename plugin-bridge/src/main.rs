@@ -2,6 +2,7 @@
 //!
 //!     pushgate-bridge --upstream http://127.0.0.1:50051 [--listen :8086] [--send-timeout-secs 30]
 //!                     [--auth-token-file FILE] [--throttle-per-sec N [--throttle-enforce]]
+//!                     [--throttle-redis-url URL [--throttle-redis-on-error allow|deny]]
 //!                     [--enable-metrics]
 //!
 //! The gRPC auth token comes from `--auth-token-file`, or `PUSHGATE_GRPC_AUTH_TOKEN`; the old
@@ -63,9 +64,24 @@ fn parse_args() -> Result<Args, String> {
                 let n: i64 = v
                     .parse()
                     .map_err(|_| format!("--throttle-per-sec: not a number: {v}"))?;
-                args.throttle = ThrottleSettings::from_mpns(n, 0, "", args.throttle.enforce);
+                let previous = args.throttle.clone();
+                args.throttle = ThrottleSettings {
+                    redis_url: previous.redis_url,
+                    on_redis_error: previous.on_redis_error,
+                    ..ThrottleSettings::from_mpns(n, 0, "", previous.enforce)
+                };
             }
             "throttle-enforce" => args.throttle.enforce = true,
+            "throttle-redis-url" => {
+                let url = value()?;
+                let on_error = redis_on_error(&args.throttle);
+                args.throttle = args.throttle.clone().with_redis(&url, on_error)?;
+            }
+            "throttle-redis-on-error" => {
+                let on_error = value()?;
+                let url = args.throttle.redis_url.clone();
+                args.throttle = args.throttle.clone().with_redis(&url, &on_error)?;
+            }
             "enable-metrics" => args.metrics = true,
             "send-timeout-secs" => {
                 let v = value()?;
@@ -75,7 +91,7 @@ fn parse_args() -> Result<Args, String> {
                 args.send_timeout = Duration::from_secs(secs);
             }
             "h" | "help" => {
-                println!("usage: pushgate-bridge --upstream http://HOST:PORT [--listen ADDR] [--send-timeout-secs N] [--auth-token-file FILE] [--throttle-per-sec N [--throttle-enforce]] [--enable-metrics]");
+                println!("usage: pushgate-bridge --upstream http://HOST:PORT [--listen ADDR] [--send-timeout-secs N] [--auth-token-file FILE] [--throttle-per-sec N [--throttle-enforce]] [--throttle-redis-url URL [--throttle-redis-on-error allow|deny]] [--enable-metrics]");
                 std::process::exit(0);
             }
             _ => return Err(format!("unknown flag {flag}")),
@@ -162,4 +178,12 @@ async fn main() {
         tracing::info!("Stopping Server...");
     })
     .await;
+}
+
+/// The failure mode already chosen, as its flag value.
+fn redis_on_error(throttle: &ThrottleSettings) -> &'static str {
+    match throttle.on_redis_error {
+        pushgate_bridge::throttle::RedisFailure::Allow => "allow",
+        pushgate_bridge::throttle::RedisFailure::Deny => "deny",
+    }
 }

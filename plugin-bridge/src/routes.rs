@@ -153,7 +153,10 @@ async fn throttle<B: Backend>(
     req: Request,
     next: Next,
 ) -> Response {
-    let verdict = app.limiter.check(req.headers());
+    let verdict = app.limiter.check(req.headers()).await;
+    if verdict.backend_error {
+        app.backend.throttle_backend_error();
+    }
     let mut response = if verdict.allowed {
         next.run(req).await
     } else {

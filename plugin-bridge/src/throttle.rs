@@ -1,15 +1,27 @@
 //! MPNS's rate limiter, as it behaves (docs/mpns-contract.md §1.3): every response carries the
 //! `X-Ratelimit-*` headers, and nothing is refused unless `ThrottleEnforce` asks for a real
-//! fixed-window limit keyed by the `ThrottleVaryByHeader` headers.
+//! fixed-window limit keyed by the `ThrottleVaryByHeader` headers, counted in this process or,
+//! with `ThrottleRedisURL`, in Redis for all replicas (`shared_window.rs`).
 
 use std::{
     collections::HashMap,
     num::NonZeroU64,
     sync::Mutex,
-    time::{SystemTime, UNIX_EPOCH},
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
 use http::HeaderMap;
+
+use crate::shared_window::SharedWindow;
+
+/// What an enforced limit does when its Redis cannot be asked (`ThrottleRedisOnError`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RedisFailure {
+    /// Let the request through (the default: a Redis outage must not stop pushes).
+    Allow,
+    /// Refuse it as over the limit.
+    Deny,
+}
 
 #[derive(Debug, Clone)]
 pub struct ThrottleSettings {
@@ -21,6 +33,11 @@ pub struct ThrottleSettings {
     pub vary_by: Vec<String>,
     /// Refuse requests over the quota with 429 (MPNS never does).
     pub enforce: bool,
+    /// `ThrottleRedisURL`: count the enforced quota in this Redis, shared by every replica;
+    /// empty counts in this process.
+    pub redis_url: String,
+    /// `ThrottleRedisOnError`: `allow` (default) or `deny` when Redis cannot be asked.
+    pub on_redis_error: RedisFailure,
 }
 
 impl ThrottleSettings {
@@ -40,7 +57,28 @@ impl ThrottleSettings {
                 .map(String::from)
                 .collect(),
             enforce,
+            redis_url: String::new(),
+            on_redis_error: RedisFailure::Allow,
         }
+    }
+
+    /// Adds `ThrottleRedisURL` and `ThrottleRedisOnError`, refusing a URL Redis's client
+    /// cannot read and a failure mode other than `allow` or `deny`.
+    pub fn with_redis(mut self, url: &str, on_error: &str) -> Result<Self, String> {
+        if !url.is_empty() {
+            SharedWindow::new(url)?;
+        }
+        self.redis_url = url.to_string();
+        self.on_redis_error = match on_error {
+            "" | "allow" => RedisFailure::Allow,
+            "deny" => RedisFailure::Deny,
+            other => {
+                return Err(format!(
+                    "ThrottleRedisOnError is {other:?}: it takes \"allow\" or \"deny\""
+                ))
+            }
+        };
+        Ok(self)
     }
 }
 
@@ -51,6 +89,8 @@ impl Default for ThrottleSettings {
             memory_store_size: 50_000,
             vary_by: vec!["X-Forwarded-For".into()],
             enforce: false,
+            redis_url: String::new(),
+            on_redis_error: RedisFailure::Allow,
         }
     }
 }
@@ -59,6 +99,10 @@ pub struct Limiter {
     settings: ThrottleSettings,
     /// key → (window second, count in it)
     windows: Mutex<HashMap<String, (u64, u64)>>,
+    /// The Redis counter of an enforced limit shared by replicas.
+    shared: Option<SharedWindow>,
+    /// When a Redis failure was last logged: at most one line a minute.
+    logged: Mutex<Option<Instant>>,
 }
 
 /// What the limiter decided for one request.
@@ -68,17 +112,25 @@ pub struct Verdict {
     pub remaining: u64,
     /// Seconds until the window resets.
     pub reset: u64,
+    /// The shared counter could not be asked (`pushgate_throttle_backend_errors_total`).
+    pub backend_error: bool,
 }
 
 impl Limiter {
     pub fn new(settings: ThrottleSettings) -> Self {
+        // `with_redis` checked the URL.
+        let shared = (settings.enforce && !settings.redis_url.is_empty())
+            .then(|| SharedWindow::new(&settings.redis_url).ok())
+            .flatten();
         Limiter {
             settings,
             windows: Mutex::new(HashMap::new()),
+            shared,
+            logged: Mutex::new(None),
         }
     }
 
-    pub fn check(&self, headers: &HeaderMap) -> Verdict {
+    pub async fn check(&self, headers: &HeaderMap) -> Verdict {
         let limit = self.settings.per_sec.get();
         if !self.settings.enforce {
             // MPNS's limiter resets every window at once, so this is what it always reports.
@@ -87,9 +139,48 @@ impl Limiter {
                 limit,
                 remaining: limit - 1,
                 reset: 1,
+                backend_error: false,
             };
         }
         let key = self.key(headers);
+        let Some(shared) = &self.shared else {
+            return self.count_here(key, limit);
+        };
+        match shared.count(&key).await {
+            Ok(n) => Verdict {
+                allowed: n <= limit,
+                limit,
+                remaining: limit.saturating_sub(n),
+                reset: 1,
+                backend_error: false,
+            },
+            Err(error) => {
+                self.log_once_a_minute(&error);
+                let allowed = self.settings.on_redis_error == RedisFailure::Allow;
+                Verdict {
+                    allowed,
+                    limit,
+                    remaining: if allowed { limit - 1 } else { 0 },
+                    reset: 1,
+                    backend_error: true,
+                }
+            }
+        }
+    }
+
+    fn log_once_a_minute(&self, error: &str) {
+        let mut logged = self.logged.lock().unwrap_or_else(|e| e.into_inner());
+        if logged.is_none_or(|at| at.elapsed() >= Duration::from_secs(60)) {
+            *logged = Some(Instant::now());
+            let mode = match self.settings.on_redis_error {
+                RedisFailure::Allow => "allowing",
+                RedisFailure::Deny => "refusing",
+            };
+            tracing::error!(error = %error, "The shared rate limit cannot reach Redis: {mode} requests until it can (logged once a minute; counted in pushgate_throttle_backend_errors_total)");
+        }
+    }
+
+    fn count_here(&self, key: String, limit: u64) -> Verdict {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs())
@@ -114,6 +205,7 @@ impl Limiter {
             limit,
             remaining: limit.saturating_sub(entry.1),
             reset: 1,
+            backend_error: false,
         }
     }
 
@@ -133,21 +225,21 @@ impl Limiter {
 mod tests {
     use super::*;
 
-    #[test]
-    fn unenforced_never_refuses() {
+    #[tokio::test]
+    async fn unenforced_never_refuses() {
         let l = Limiter::new(ThrottleSettings {
             per_sec: NonZeroU64::new(2).unwrap(),
             ..Default::default()
         });
         for _ in 0..10 {
-            let v = l.check(&HeaderMap::new());
+            let v = l.check(&HeaderMap::new()).await;
             assert!(v.allowed);
             assert_eq!((v.limit, v.remaining, v.reset), (2, 1, 1));
         }
     }
 
-    #[test]
-    fn enforced_counts_per_key() {
+    #[tokio::test]
+    async fn enforced_counts_per_key() {
         let l = Limiter::new(ThrottleSettings {
             per_sec: NonZeroU64::new(2).unwrap(),
             enforce: true,
@@ -157,10 +249,13 @@ mod tests {
         a.insert("x-forwarded-for", "10.0.0.1".parse().unwrap());
         // Three in a row in one second (retry if the second turned over between them).
         for _ in 0..5 {
-            let r: Vec<bool> = (0..3).map(|_| l.check(&a).allowed).collect();
+            let mut r = Vec::new();
+            for _ in 0..3 {
+                r.push(l.check(&a).await.allowed);
+            }
             if r == [true, true, false] {
                 assert!(
-                    l.check(&HeaderMap::new()).allowed,
+                    l.check(&HeaderMap::new()).await.allowed,
                     "another key has its own quota"
                 );
                 return;

@@ -30,6 +30,10 @@ impl Backend for PushService {
         metrics.request_duration.observe(took.as_secs_f64());
     }
 
+    fn throttle_backend_error(&self) {
+        PushService::metrics(self).throttle_backend_errors.inc();
+    }
+
     async fn readiness(&self) -> Readiness {
         Readiness {
             ready: !self.health().is_draining(),

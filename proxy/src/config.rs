@@ -336,12 +336,16 @@ fn throttle(o: &GoObject) -> Result<ThrottleSettings, String> {
     if enforce && per_sec <= 0 {
         return Err("ThrottleEnforce is true but ThrottlePerSec is not set (MPNS would read it as 1 request per second): set ThrottlePerSec".into());
     }
-    Ok(ThrottleSettings::from_mpns(
+    ThrottleSettings::from_mpns(
         per_sec,
         o.int64("ThrottleMemoryStoreSize", "int")?,
         &o.string("ThrottleVaryByHeader")?,
         enforce,
-    ))
+    )
+    .with_redis(
+        &o.string("ThrottleRedisURL")?,
+        &o.string("ThrottleRedisOnError")?,
+    )
 }
 
 fn apple_settings(o: &GoObject) -> Result<AppleSettings, String> {

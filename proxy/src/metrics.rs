@@ -24,6 +24,9 @@ pub struct Metrics {
     failure_with_reason: IntCounterVec,
     removal: IntCounterVec,
     pub bad_request: IntCounter,
+    /// `pushgate_throttle_backend_errors_total`: requests the shared rate limit could not ask
+    /// Redis about.
+    pub throttle_backend_errors: IntCounter,
     apns_duration: Histogram,
     fcm_duration: Histogram,
     notification_duration: HistogramVec,
@@ -72,6 +75,14 @@ impl Metrics {
         registry
             .register(Box::new(bad_request.clone()))
             .expect("unique metric");
+        let throttle_backend_errors = IntCounter::new(
+            "pushgate_throttle_backend_errors_total",
+            "Requests the shared rate limit (ThrottleRedisURL) could not ask Redis about; ThrottleRedisOnError decided them.",
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(throttle_backend_errors.clone()))
+            .expect("unique metric");
         let in_flight = IntGauge::new(
             "pushgate_requests_in_flight",
             "Pushes being validated or sent right now.",
@@ -116,6 +127,7 @@ impl Metrics {
             ),
             removal: counter("service_removal_total", "Number of device token errors.", &["platform", "transport", "reason"]),
             bad_request,
+            throttle_backend_errors,
             apns_duration: histogram("service_apns_request_duration_seconds", "Request latency distribution"),
             fcm_duration: histogram("service_fcm_request_duration_seconds", "Request latency distribution"),
             notification_duration: histogram_vec(
