@@ -165,3 +165,25 @@ pub fn free_port() -> u16 {
         .map(|a| a.port())
         .expect("a free port")
 }
+
+/// A minimal message push for `device_id` on `platform`: what delivery tests send.
+pub fn push(platform: &str, device_id: &str) -> pushgate::v1::PushNotification {
+    pushgate::v1::PushNotification {
+        platform: platform.into(),
+        server_id: "s".into(),
+        device_id: device_id.into(),
+        r#type: "message".into(),
+        message: "m".into(),
+        ..Default::default()
+    }
+}
+
+/// Whether a tool a test needs is there (`found`): a test must not pass silently without it,
+/// so under CI (`CI` set) its absence fails the test; elsewhere the test says it skipped.
+pub fn available(found: bool, what: &str) -> bool {
+    if !found {
+        assert!(std::env::var_os("CI").is_none(), "CI needs {what}");
+        eprintln!("skipped: {what} is missing");
+    }
+    found
+}

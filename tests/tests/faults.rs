@@ -11,20 +11,9 @@ use pushgate_tests::{
     grpc_client, health_of,
     mock_apns::{self, MockApns},
     mock_fcm::{self, MockFcm},
-    push_from_json, send, start,
+    push, push_from_json, send, start,
 };
 use tonic_health::pb::health_check_response::ServingStatus;
-
-fn push(platform: &str, device_id: &str) -> pushgate::v1::PushNotification {
-    pushgate::v1::PushNotification {
-        platform: platform.into(),
-        server_id: "s".into(),
-        device_id: device_id.into(),
-        r#type: "message".into(),
-        message: "m".into(),
-        ..Default::default()
-    }
-}
 
 /// A 100 KB token failed while building the request and turned `apple_rn` NOT_SERVING for
 /// every caller; `../../3/device/X` and `a#b` went into the APNs URL as they were.

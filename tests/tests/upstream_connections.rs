@@ -12,19 +12,8 @@ use pushgate_tests::{
     grpc_client,
     mock_apns::{self, MockApns},
     mock_fcm::MockFcm,
-    send, start, temp_dir,
+    push, send, start, temp_dir,
 };
-
-fn push(platform: &str, device_id: &str) -> pushgate::v1::PushNotification {
-    pushgate::v1::PushNotification {
-        platform: platform.into(),
-        server_id: "s".into(),
-        device_id: device_id.into(),
-        r#type: "message".into(),
-        message: "m".into(),
-        ..Default::default()
-    }
-}
 
 /// Sends `n` pushes at once (tokens `0a0`, `0a1`, …) and returns how many answered OK.
 async fn burst(running: &pushgate_proxy::server::Running, platform: &str, n: usize) -> usize {
