@@ -6,7 +6,7 @@
 //! soon after. What it is not: a different limit. The window, the key (`ThrottleVaryByHeader`)
 //! and the answers are the in-memory limiter's (`throttle.rs`).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use redis::aio::ConnectionManager;
 
@@ -28,6 +28,10 @@ pub struct SharedWindow {
     /// Made on first use (Redis may start after pushgate); it reconnects by itself after.
     connection: tokio::sync::Mutex<Option<ConnectionManager>>,
     script: redis::Script,
+    /// When asking Redis last failed. For a second after, requests do not ask (one request a
+    /// second does): while Redis is unreachable each ask costs up to its timeout, which every
+    /// push would otherwise pay.
+    failed_at: std::sync::Mutex<Option<Instant>>,
 }
 
 impl SharedWindow {
@@ -39,11 +43,32 @@ impl SharedWindow {
             client,
             connection: tokio::sync::Mutex::new(None),
             script: redis::Script::new(COUNT),
+            failed_at: std::sync::Mutex::new(None),
         })
     }
 
     /// The request count of `key` in the current second, this request included.
     pub async fn count(&self, key: &str) -> Result<u64, String> {
+        {
+            let mut failed_at = self.failed_at.lock().unwrap_or_else(|e| e.into_inner());
+            match *failed_at {
+                None => {}
+                Some(at) if at.elapsed() < Duration::from_secs(1) => {
+                    return Err("Redis failed less than a second ago".into())
+                }
+                // This request asks again; the others keep failing at once until it knows.
+                Some(_) => *failed_at = Some(Instant::now()),
+            }
+        }
+        let counted = self.ask(key).await;
+        *self.failed_at.lock().unwrap_or_else(|e| e.into_inner()) = match counted {
+            Ok(_) => None,
+            Err(_) => Some(Instant::now()),
+        };
+        counted
+    }
+
+    async fn ask(&self, key: &str) -> Result<u64, String> {
         let mut connection = self.connection().await?;
         let invocation = self.script.key(format!("pushgate:throttle:{key}"));
         let counted = invocation.invoke_async::<u64>(&mut connection);
@@ -64,12 +89,13 @@ impl SharedWindow {
             .set_response_timeout(Some(TIMEOUT))
             .set_number_of_retries(1);
         let made = self.client.get_connection_manager_with_config(config);
-        let connection = match tokio::time::timeout(TIMEOUT * 2, made).await {
-            Ok(Ok(connection)) => connection,
-            Ok(Err(e)) => return Err(format!("cannot connect to Redis: {e}")),
-            Err(_) => return Err("cannot connect to Redis: timed out".into()),
-        };
-        *slot = Some(connection.clone());
-        Ok(connection)
+        match tokio::time::timeout(TIMEOUT * 2, made).await {
+            Ok(Ok(connection)) => {
+                *slot = Some(connection.clone());
+                Ok(connection)
+            }
+            Ok(Err(e)) => Err(format!("cannot connect to Redis: {e}")),
+            Err(_) => Err("cannot connect to Redis: timed out".into()),
+        }
     }
 }
