@@ -36,14 +36,7 @@ impl BridgeMetrics {
         registry
             .register(Box::new(request_duration.clone()))
             .expect("unique metric");
-        let throttle_backend_errors = IntCounter::new(
-            "pushgate_throttle_backend_errors_total",
-            "Requests the shared rate limit could not ask Redis about; the failure mode decided them.",
-        )
-        .expect("valid metric");
-        registry
-            .register(Box::new(throttle_backend_errors.clone()))
-            .expect("unique metric");
+        let throttle_backend_errors = crate::throttle::backend_errors_counter(&registry);
         BridgeMetrics {
             registry,
             bad_request,

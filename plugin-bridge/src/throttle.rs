@@ -14,6 +14,21 @@ use http::HeaderMap;
 
 use crate::shared_window::SharedWindow;
 
+/// `pushgate_throttle_backend_errors_total`, registered in `registry`: requests the shared
+/// limit could not ask Redis about. One definition for the `pushgate` and `pushgate-bridge`
+/// registries.
+pub fn backend_errors_counter(registry: &prometheus::Registry) -> prometheus::IntCounter {
+    let counter = prometheus::IntCounter::new(
+        "pushgate_throttle_backend_errors_total",
+        "Requests the shared rate limit (ThrottleRedisURL) could not ask Redis about; ThrottleRedisOnError decided them.",
+    )
+    .expect("valid metric");
+    registry
+        .register(Box::new(counter.clone()))
+        .expect("unique metric");
+    counter
+}
+
 /// What an enforced limit does when its Redis cannot be asked (`ThrottleRedisOnError`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RedisFailure {

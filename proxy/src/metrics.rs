@@ -75,14 +75,7 @@ impl Metrics {
         registry
             .register(Box::new(bad_request.clone()))
             .expect("unique metric");
-        let throttle_backend_errors = IntCounter::new(
-            "pushgate_throttle_backend_errors_total",
-            "Requests the shared rate limit (ThrottleRedisURL) could not ask Redis about; ThrottleRedisOnError decided them.",
-        )
-        .expect("valid metric");
-        registry
-            .register(Box::new(throttle_backend_errors.clone()))
-            .expect("unique metric");
+        let throttle_backend_errors = pushgate_bridge::throttle::backend_errors_counter(&registry);
         let in_flight = IntGauge::new(
             "pushgate_requests_in_flight",
             "Pushes being validated or sent right now.",
