@@ -53,12 +53,17 @@ impl BridgeMetrics {
     }
 
     pub fn render(&self) -> String {
-        let mut out = Vec::new();
-        TextEncoder::new()
-            .encode(&self.registry.gather(), &mut out)
-            .expect("text encoding cannot fail");
-        String::from_utf8(out).unwrap_or_default()
+        prometheus_text(&self.registry)
     }
+}
+
+/// A registry in the Prometheus text exposition: what `/metrics` answers, for both binaries.
+pub fn prometheus_text(registry: &Registry) -> String {
+    let mut out = Vec::new();
+    TextEncoder::new()
+        .encode(&registry.gather(), &mut out)
+        .expect("text encoding cannot fail");
+    String::from_utf8(out).unwrap_or_default()
 }
 
 impl Default for BridgeMetrics {

@@ -10,6 +10,7 @@ mod shared_window;
 pub mod throttle;
 
 pub use backend::{Backend, GrpcBackend, Readiness};
+pub use bridge_metrics::prometheus_text;
 pub use routes::{router, Settings};
 pub use throttle::ThrottleSettings;
 

@@ -108,6 +108,8 @@ impl Connections {
         if least.busy.load(Ordering::Relaxed) < self.streams || lanes.len() >= self.connections {
             return least;
         }
+        // Built under the lock so that two pushes never open two connections for one need;
+        // building a client opens no socket, and happens at most `connections` times.
         match (self.open)() {
             Ok(client) => {
                 let lane = Arc::new(Lane {

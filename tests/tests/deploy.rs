@@ -218,7 +218,7 @@ async fn the_kubernetes_manifests_agree_with_the_binary() {
 }
 
 #[test]
-fn the_dockerfile_builds_what_ci_builds_and_runs_it_unprivileged() {
+fn the_dockerfile_uses_the_ci_build_command_and_runs_unprivileged() {
     // No container engine runs on the CI machine: the image's build command is the one CI
     // and the README run (`cargo … --release -p pushgate-proxy`), so what CI proves holds for it.
     let dockerfile = read("Dockerfile");
