@@ -68,6 +68,15 @@ impl GrpcBackend {
             .map_err(|e| format!("invalid --upstream {upstream}: {e}"))?
             .connect_timeout(Duration::from_secs(3))
             .connect_lazy();
+        Self::from_channel(channel, send_budget, auth_token)
+    }
+
+    /// Over a channel the caller built (the Mattermost plugin, with its TLS settings).
+    pub fn from_channel(
+        channel: Channel,
+        send_budget: Duration,
+        auth_token: Option<&str>,
+    ) -> Result<Self, String> {
         let auth = match auth_token {
             Some(t) => Some(
                 format!("Bearer {t}")

@@ -137,6 +137,12 @@ async fn not_allowed() -> Response {
 
 /// Go's `http.NotFound`.
 async fn not_found() -> Response {
+    go_not_found()
+}
+
+/// Go's `http.NotFound`, for a caller outside the router that must answer as an unknown route
+/// does (the Mattermost plugin, for a wrong path secret).
+pub fn go_not_found() -> Response {
     (
         StatusCode::NOT_FOUND,
         [
@@ -221,7 +227,7 @@ async fn version<B: Backend>(State(app): State<Arc<App<B>>>) -> Response {
 }
 
 /// An MPNS answer: always HTTP 200, the status in the body (docs/mpns-contract.md §2.3).
-fn answer(status: Status, error: &str) -> Response {
+pub fn answer(status: Status, error: &str) -> Response {
     let body = match status {
         Status::Fail => encode_go_map([("error", error), ("status", "FAIL")]),
         Status::Remove => encode_go_map([("status", "REMOVE")]),

@@ -1,5 +1,6 @@
 //! `manifest.json` is a valid Mattermost plugin manifest (model/manifest.go's rules) whose
-//! version is the crates' version.
+//! version is the crates' version, and whose settings are the plugin's. (That the server accepts
+//! it is proved by plugin-harness/, which activates the bundle through Mattermost's own code.)
 
 #[test]
 fn manifest_is_valid_and_versioned_with_the_crates() {
@@ -62,8 +63,24 @@ fn manifest_is_valid_and_versioned_with_the_crates() {
             "setting {key} type"
         );
     }
-    assert!(
-        m.get("server").and_then(|s| s.get("executables")).is_none(),
-        "no executables yet"
+    // The settings are the ones the plugin reads, and it reads no others.
+    let mut keys: Vec<&str> = settings.iter().filter_map(|s| s["key"].as_str()).collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        [
+            "AllowedSources",
+            "GrpcAddress",
+            "GrpcAuthToken",
+            "PathSecret",
+            "SendTimeoutSec",
+            "TLSCACert",
+            "TLSServerName",
+            "UseTLS"
+        ]
+    );
+    assert_eq!(
+        m["server"]["executables"]["linux-amd64"], "server/dist/plugin-linux-amd64",
+        "where the bundle puts pushgate-plugin"
     );
 }

@@ -1,0 +1,90 @@
+//! The Mattermost server's plugin API, as far as this plugin calls it: one net/rpc client on
+//! the stream the host offered at `OnActivate`.
+
+use gobwire::Interface;
+
+use crate::wire::{
+    Command, Empty, ErrorReturns, HasPermissionToArgs, HasPermissionToReturns,
+    LoadConfigurationReturns, LogArgs, Permission, RegisterCommandArgs,
+};
+
+#[derive(Clone)]
+pub struct Api {
+    client: go_netrpc::Client,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum Level {
+    Info,
+    Warn,
+    Error,
+}
+
+impl Api {
+    pub fn new(client: go_netrpc::Client) -> Self {
+        Api { client }
+    }
+
+    /// The plugin's settings as JSON (keys lower-cased by the server).
+    pub async fn load_configuration(&self) -> Result<Vec<u8>, String> {
+        let r: LoadConfigurationReturns = self
+            .client
+            .call("Plugin.LoadPluginConfiguration", &Empty {})
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(r.json)
+    }
+
+    /// Writes to the server log, tagged with the plugin id. Pairs are key, value, key, value.
+    /// A failure to log is dropped: there is nowhere else to report it.
+    pub async fn log(&self, level: Level, message: &str, pairs: &[(&str, &str)]) {
+        let method = match level {
+            Level::Info => "Plugin.LogInfo",
+            Level::Warn => "Plugin.LogWarn",
+            Level::Error => "Plugin.LogError",
+        };
+        let args = LogArgs {
+            message: message.to_string(),
+            pairs: pairs
+                .iter()
+                .flat_map(|(k, v)| [Some(Interface::string(*k)), Some(Interface::string(*v))])
+                .collect(),
+        };
+        let _: Result<Empty, _> = self.client.call(method, &args).await;
+    }
+
+    pub async fn register_command(&self, command: Command) -> Result<(), String> {
+        let r: ErrorReturns = self
+            .client
+            .call(
+                "Plugin.RegisterCommand",
+                &RegisterCommandArgs {
+                    command: Some(command),
+                },
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        match r.a {
+            None => Ok(()),
+            Some(e) => Err(crate::wire::error_text(&e)),
+        }
+    }
+
+    /// Whether `user_id` holds `permission` (e.g. `manage_system`) system-wide.
+    pub async fn has_permission(&self, user_id: &str, permission: &str) -> Result<bool, String> {
+        let r: HasPermissionToReturns = self
+            .client
+            .call(
+                "Plugin.HasPermissionTo",
+                &HasPermissionToArgs {
+                    user_id: user_id.to_string(),
+                    permission: Some(Permission {
+                        id: permission.to_string(),
+                    }),
+                },
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(r.allowed)
+    }
+}

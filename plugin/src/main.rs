@@ -1,0 +1,69 @@
+//! `pushgate-plugin`: pushgate's Mattermost server plugin. The Mattermost server starts this
+//! executable and speaks go-plugin's net/rpc protocol to it; the plugin answers the MPNS HTTP API
+//! under `<SiteURL>/plugins/com.mattermost.pushgate/<secret>/` and carries each push to pushgate
+//! over gRPC (docs/mattermost-plugin.md).
+//!
+//! Not a program to run by hand: without the server's magic cookie it says so and exits 1.
+//!
+//! The protocol layers under the hooks come from crates: `goplugin` (handshake, hashicorp-style
+//! yamux, go-plugin's control stream and stream broker), `go-netrpc` (Go's net/rpc) and `gobwire`
+//! (Go's gob). This crate is the Mattermost layer on top of them and nothing else.
+
+mod api;
+mod gate;
+mod hooks;
+mod serve_http;
+mod settings;
+mod status;
+mod wire;
+
+use std::{sync::Arc, time::Duration};
+
+use goplugin::{HandshakeConfig, MuxBroker, ServeConfig};
+
+/// Mattermost's handshake (server/public/plugin/api.go): protocol 1 and this cookie.
+fn handshake() -> HandshakeConfig {
+    HandshakeConfig {
+        protocol_version: 1,
+        magic_cookie_key: "MATTERMOST_PLUGIN".into(),
+        magic_cookie_value: "Securely message teams, anywhere.".into(),
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let plugin = Arc::new(hooks::Plugin::default());
+    let config = ServeConfig::new(handshake()).plugin("hooks", move |broker: MuxBroker| {
+        // The server never reconnects to a plugin process: when its connection ends, so do we.
+        // After `Control.Quit` the server closes the connection at once; the pause lets `serve`
+        // return first and remove the socket file.
+        let session = broker.session().clone();
+        tokio::spawn(async move {
+            session.closed().await;
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            std::process::exit(0);
+        });
+        Ok::<_, String>(hooks::server(plugin.clone(), broker))
+    });
+    tokio::spawn(async {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            term.recv().await;
+            std::process::exit(0);
+        }
+    });
+    match goplugin::serve(config).await {
+        Ok(()) => {
+            // `Control.Quit` ended serving; let its reply reach the server, then go.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            std::process::exit(0);
+        }
+        Err(e) => {
+            // The refusal text for a run without the cookie is already on stderr.
+            if !matches!(e, goplugin::ServeError::NotAPlugin) {
+                eprintln!("pushgate-plugin: {e}");
+            }
+            std::process::exit(1);
+        }
+    }
+}

@@ -1,0 +1,113 @@
+//! `/pushgate status`: what an admin needs to see that pushes flow — pushgate's health, this
+//! plugin's counts, and the Push Notification Server value to paste.
+
+use std::{
+    sync::atomic::{AtomicU64, Ordering},
+    time::Duration,
+};
+
+use tonic::transport::Channel;
+use tonic_health::pb::{health_check_response::ServingStatus, health_client::HealthClient};
+
+use crate::settings::Settings;
+
+/// The push platform `Type`s Mattermost's apps use; pushgate reports health for each it serves.
+pub const PLATFORM_TYPES: [&str; 4] = ["apple", "apple_rn", "android", "android_rn"];
+
+/// Counted since the plugin was activated; kept across settings changes.
+#[derive(Default, Debug)]
+pub struct Counters {
+    pub ok: AtomicU64,
+    pub removed: AtomicU64,
+    pub failed: AtomicU64,
+    /// Requests that named a wrong path secret.
+    pub wrong_secret: AtomicU64,
+    /// Requests from a source outside `AllowedSources`.
+    pub source_refused: AtomicU64,
+}
+
+impl Counters {
+    fn get(c: &AtomicU64) -> u64 {
+        c.load(Ordering::Relaxed)
+    }
+}
+
+/// One health answer, as text: `SERVING`, `NOT_SERVING`, … or why there was none.
+async fn health(channel: &Channel, service: &str) -> Option<String> {
+    let mut client = HealthClient::new(channel.clone());
+    let mut request = tonic::Request::new(tonic_health::pb::HealthCheckRequest {
+        service: service.to_string(),
+    });
+    request.set_timeout(Duration::from_secs(2));
+    match client.check(request).await {
+        Ok(r) => Some(match r.into_inner().status() {
+            ServingStatus::Serving => "SERVING".into(),
+            ServingStatus::NotServing => "NOT_SERVING".into(),
+            ServingStatus::ServiceUnknown => "SERVICE_UNKNOWN".into(),
+            ServingStatus::Unknown => "UNKNOWN".into(),
+        }),
+        // pushgate does not serve this platform: leave it out.
+        Err(s) if s.code() == tonic::Code::NotFound && !service.is_empty() => None,
+        Err(s) => Some(format!("unreachable ({}: {})", s.code(), s.message())),
+    }
+}
+
+/// The status text (Markdown) for an admin.
+pub async fn report(
+    settings: Option<(&Settings, &Channel)>,
+    not_configured: &str,
+    counters: &Counters,
+    site_url: &str,
+    plugin_id: &str,
+) -> String {
+    let Some((settings, channel)) = settings else {
+        return format!(
+            "#### pushgate\npushgate plugin is not configured: {not_configured}\n\
+             Fix the settings in System Console › Plugins › pushgate."
+        );
+    };
+    let mut out = format!(
+        "#### pushgate\npushgate at `{}` ({})\n",
+        settings.grpc_address,
+        if settings.tls.is_some() {
+            "TLS"
+        } else {
+            "plaintext"
+        }
+    );
+    let process = health(channel, "").await.unwrap_or_default();
+    out.push_str(&format!("- process: {process}\n"));
+    let api = health(channel, "pushgate.v1.PushProxy")
+        .await
+        .unwrap_or_else(|| "SERVICE_UNKNOWN".into());
+    out.push_str(&format!("- pushgate.v1.PushProxy: {api}\n"));
+    if !process.starts_with("unreachable") {
+        for platform in PLATFORM_TYPES {
+            if let Some(status) = health(channel, platform).await {
+                out.push_str(&format!("- {platform}: {status}\n"));
+            }
+        }
+    }
+    out.push_str(&format!(
+        "\nSince activation: {} sent OK, {} REMOVE (device gone), {} FAIL; \
+         refused: {} wrong path secret, {} source not allowed.\n",
+        Counters::get(&counters.ok),
+        Counters::get(&counters.removed),
+        Counters::get(&counters.failed),
+        Counters::get(&counters.wrong_secret),
+        Counters::get(&counters.source_refused),
+    ));
+    if !not_configured.is_empty() {
+        out.push_str(&format!(
+            "\nThe latest settings were refused, the ones above stay in force: {not_configured}\n"
+        ));
+    }
+    let site = site_url.trim_end_matches('/');
+    let site = if site.is_empty() { "<SiteURL>" } else { site };
+    out.push_str(&format!(
+        "\nSystem Console › Environment › Push Notification Server: \
+         `{site}/plugins/{plugin_id}/{}`",
+        settings.path_secret
+    ));
+    out
+}
