@@ -2,7 +2,10 @@ module github.com/pushgate/pushgate/plugin-harness
 
 go 1.26.3
 
-require github.com/mattermost/mattermost/server/public v0.4.3
+require (
+	github.com/hashicorp/yamux v0.1.2
+	github.com/mattermost/mattermost/server/public v0.4.3
+)
 
 require (
 	github.com/Masterminds/semver/v3 v3.5.0 // indirect
@@ -20,7 +23,6 @@ require (
 	github.com/hashicorp/go-hclog v1.6.3 // indirect
 	github.com/hashicorp/go-multierror v1.1.1 // indirect
 	github.com/hashicorp/go-plugin v1.8.0 // indirect
-	github.com/hashicorp/yamux v0.1.2 // indirect
 	github.com/jonboulle/clockwork v0.5.0 // indirect
 	github.com/lib/pq v1.12.3 // indirect
 	github.com/mattermost/go-i18n v1.11.1-0.20211013152124-5c415071e404 // indirect

@@ -8,7 +8,9 @@
 package harness
 
 import (
+	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
@@ -173,6 +175,12 @@ func start(t *testing.T) *harness {
 	if err := os.WriteFile(exe, bin, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	return activate(t, s, dir, exe)
+}
+
+// activate starts the plugin in <dir>/plugins/<id> the way a server does.
+func activate(t *testing.T, s setup, dir, exe string) *harness {
+	t.Helper()
 	// The plugin process inherits this environment: its socket goes where the test can see it.
 	socketDir := filepath.Join(dir, "sockets")
 	if err := os.MkdirAll(socketDir, 0o700); err != nil {
@@ -662,4 +670,62 @@ func TestLaunch(t *testing.T) {
 	if !line.Match(all) {
 		t.Fatalf("stdout was %q, want the handshake line alone", all)
 	}
+}
+
+// The archive `plugin/bundle` makes, unpacked as the server unpacks an upload (one top
+// directory = the bundle root), then activated and used.
+func TestBundle(t *testing.T) {
+	s := loadSetup(t)
+	archive := os.Getenv("PUSHGATE_PLUGIN_BUNDLE")
+	if archive == "" {
+		t.Fatal("PUSHGATE_PLUGIN_BUNDLE is not set: run this through `cargo test -p pushgate-tests --test plugin`")
+	}
+	dir := t.TempDir()
+	plugins := filepath.Join(dir, "plugins")
+	f, err := os.Open(archive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	gz, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tops := map[string]bool{}
+	r := tar.NewReader(gz)
+	for {
+		hdr, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		tops[strings.SplitN(hdr.Name, "/", 2)[0]] = true
+		path := filepath.Join(plugins, hdr.Name)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		data, _ := io.ReadAll(r)
+		if err := os.WriteFile(path, data, os.FileMode(hdr.Mode)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(tops) != 1 || !tops[pluginID] {
+		t.Fatalf("top directories %v, want just %s", tops, pluginID)
+	}
+	manifest, _, err := model.FindManifest(filepath.Join(plugins, pluginID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := manifest.IsValid(); err != nil {
+		t.Fatal(err)
+	}
+	exe := manifest.GetExecutableForRuntime("linux", "amd64")
+	exe = filepath.Join(plugins, pluginID, exe)
+	if info, err := os.Stat(exe); err != nil || info.Mode().Perm() != 0o755 {
+		t.Fatalf("executable %s: %v %v", exe, info, err)
+	}
+	h := activate(t, s, dir, exe)
+	expect(t, h.push(t, "/api/v1/send_push", []byte(fullPush)), 200, "{\"status\":\"OK\"}\n")
 }

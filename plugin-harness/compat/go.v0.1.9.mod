@@ -2,7 +2,10 @@ module github.com/pushgate/pushgate/plugin-harness
 
 go 1.24
 
-require github.com/mattermost/mattermost/server/public v0.1.9
+require (
+	github.com/hashicorp/yamux v0.1.1
+	github.com/mattermost/mattermost/server/public v0.1.9
+)
 
 require (
 	filippo.io/edwards25519 v1.1.0 // indirect
@@ -20,7 +23,6 @@ require (
 	github.com/hashicorp/go-hclog v1.6.3 // indirect
 	github.com/hashicorp/go-multierror v1.1.1 // indirect
 	github.com/hashicorp/go-plugin v1.6.1 // indirect
-	github.com/hashicorp/yamux v0.1.1 // indirect
 	github.com/lib/pq v1.10.9 // indirect
 	github.com/mattermost/go-i18n v1.11.1-0.20211013152124-5c415071e404 // indirect
 	github.com/mattermost/ldap v0.0.0-20231116144001-0f480c025956 // indirect

@@ -43,14 +43,7 @@ impl Api {
             Level::Warn => "Plugin.LogWarn",
             Level::Error => "Plugin.LogError",
         };
-        let args = LogArgs {
-            message: message.to_string(),
-            pairs: pairs
-                .iter()
-                .flat_map(|(k, v)| [Some(Interface::string(*k)), Some(Interface::string(*v))])
-                .collect(),
-        };
-        let _: Result<Empty, _> = self.client.call(method, &args).await;
+        let _: Result<Empty, _> = self.client.call(method, &log_args(message, pairs)).await;
     }
 
     pub async fn register_command(&self, command: Command) -> Result<(), String> {
@@ -86,5 +79,16 @@ impl Api {
             .await
             .map_err(|e| e.to_string())?;
         Ok(r.allowed)
+    }
+}
+
+/// A log call's arguments: the pairs as strings, as Go's client makes them (`stringifier.go`).
+pub fn log_args(message: &str, pairs: &[(&str, &str)]) -> LogArgs {
+    LogArgs {
+        message: message.to_string(),
+        pairs: pairs
+            .iter()
+            .flat_map(|(k, v)| [Some(Interface::string(*k)), Some(Interface::string(*v))])
+            .collect(),
     }
 }

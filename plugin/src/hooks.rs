@@ -34,7 +34,7 @@ use crate::{
 pub const PLUGIN_ID: &str = "com.mattermost.pushgate";
 
 /// The hooks this plugin answers (the server calls no others, except `OnActivate`).
-const IMPLEMENTED: [&str; 5] = [
+pub const IMPLEMENTED: [&str; 5] = [
     "OnActivate",
     "OnDeactivate",
     "OnConfigurationChange",
@@ -142,15 +142,7 @@ impl Plugin {
             }
         }
         let _ = self.configure().await;
-        let command = Command {
-            trigger: "pushgate".into(),
-            auto_complete: true,
-            auto_complete_desc: "pushgate's health and this server's push counts".into(),
-            auto_complete_hint: "status".into(),
-            display_name: "pushgate".into(),
-            description: "Shows pushgate's health and the Push Notification Server value".into(),
-        };
-        if let Err(e) = api.register_command(command).await {
+        if let Err(e) = api.register_command(slash_command()).await {
             api.log(
                 Level::Error,
                 "pushgate plugin: /pushgate not registered",
@@ -389,7 +381,7 @@ impl Plugin {
         };
         match api.has_permission(&command.user_id, "manage_system").await {
             Ok(true) => {}
-            Ok(false) => return ephemeral("Only a system admin can use /pushgate.".into()),
+            Ok(false) => return ephemeral(NOT_AN_ADMIN.into()),
             Err(e) => return ephemeral(format!("pushgate: cannot check your permissions: {e}")),
         }
         let words: Vec<&str> = command.command.split_whitespace().collect();
@@ -413,6 +405,21 @@ impl Plugin {
         ephemeral(text)
     }
 }
+
+/// `/pushgate`, as registered with the server.
+pub fn slash_command() -> Command {
+    Command {
+        trigger: "pushgate".into(),
+        auto_complete: true,
+        auto_complete_desc: "pushgate's health and this server's push counts".into(),
+        auto_complete_hint: "status".into(),
+        display_name: "pushgate".into(),
+        description: "Shows pushgate's health and the Push Notification Server value".into(),
+    }
+}
+
+/// The answer to `/pushgate` for anyone but a system admin.
+pub const NOT_AN_ADMIN: &str = "Only a system admin can use /pushgate.";
 
 /// The gRPC channel for `settings`: connected on first use, so activation never waits on it.
 fn channel(settings: &Settings) -> Result<Channel, String> {

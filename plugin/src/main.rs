@@ -11,6 +11,8 @@
 
 mod api;
 mod gate;
+#[cfg(test)]
+mod golden;
 mod hooks;
 mod serve_http;
 mod settings;

@@ -79,6 +79,28 @@ pub async fn write_response(
     Ok(())
 }
 
+/// The host's response headers (Mattermost's own, such as `X-Request-Id`) with ours laid over
+/// them. Framing headers are left to the host's net/http, which frames the body itself.
+pub fn merge_header(mut host: Header, ours: &http::HeaderMap) -> Header {
+    for name in ours.keys() {
+        if matches!(
+            name,
+            &http::header::CONTENT_LENGTH
+                | &http::header::TRANSFER_ENCODING
+                | &http::header::CONNECTION
+        ) {
+            continue;
+        }
+        let values = ours
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok().map(String::from))
+            .collect();
+        host.insert(canonical(name.as_str()), values);
+    }
+    host
+}
+
 /// Go's canonical header key (`content-type` → `Content-Type`); the host's `http.Header` is
 /// keyed that way, and a lower-case key would sit beside the canonical one.
 pub fn canonical(name: &str) -> String {

@@ -12,12 +12,12 @@
 
 #![allow(non_camel_case_types)]
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
 use gobwire::{BinaryBytes, Gob, Interface};
 
-/// `http.Header`.
-pub type Header = HashMap<String, Vec<String>>;
+/// `http.Header`; ordered, so what the plugin sends is the same bytes every time.
+pub type Header = BTreeMap<String, Vec<String>>;
 
 /// `struct{}`: the argument or answer of calls that carry none.
 #[derive(Gob, Debug, Default, Clone, PartialEq)]

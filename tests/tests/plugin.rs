@@ -56,11 +56,36 @@ async fn the_plugin_on_mattermosts_host_code() {
     config.listeners.grpc_auth_token = TOKEN.into();
     let running = start(&config).await;
 
+    // The bundle as `plugin/bundle` makes it (from the executable this build made), which the
+    // harness unpacks and activates as a server does.
+    let bundles = temp_dir("plugin-bundle");
+    let bundle = Command::new(harness_dir().join("../plugin/bundle"))
+        .arg("--binary")
+        .arg(binary("pushgate-plugin"))
+        .arg("--out")
+        .arg(&bundles)
+        .output()
+        .expect("plugin/bundle runs");
+    assert!(
+        bundle.status.success(),
+        "plugin/bundle: {}",
+        String::from_utf8_lossy(&bundle.stderr)
+    );
+    let bundle = String::from_utf8(bundle.stdout).unwrap().trim().to_string();
+    assert!(
+        bundle.ends_with(&format!(
+            "com.mattermost.pushgate-{}.tar.gz",
+            env!("CARGO_PKG_VERSION")
+        )),
+        "{bundle}"
+    );
+
     let env = [
         (
             "PUSHGATE_PLUGIN_BIN",
             binary("pushgate-plugin").display().to_string(),
         ),
+        ("PUSHGATE_PLUGIN_BUNDLE", bundle),
         (
             "PUSHGATE_GRPC_ADDR",
             format!("localhost:{}", running.grpc_addr.port()),
