@@ -178,8 +178,9 @@ func start(t *testing.T) *harness {
 	return activate(t, s, dir, exe)
 }
 
-// activate starts the plugin in <dir>/plugins/<id> the way a server does.
-func activate(t *testing.T, s setup, dir, exe string) *harness {
+// activate starts the plugin in <dir>/plugins/<id> the way a server does; over TLS when the
+// setup names a CA.
+func activate(t testing.TB, s setup, dir, exe string) *harness {
 	t.Helper()
 	// The plugin process inherits this environment: its socket goes where the test can see it.
 	socketDir := filepath.Join(dir, "sockets")
@@ -192,7 +193,7 @@ func activate(t *testing.T, s setup, dir, exe string) *harness {
 		cfg: map[string]any{
 			"grpcaddress":    s.grpc,
 			"grpcauthtoken":  s.token,
-			"usetls":         true,
+			"usetls":         s.ca != "",
 			"tlscacert":      s.ca,
 			"sendtimeoutsec": 10.0,
 			"pathsecret":     secret,
@@ -226,7 +227,7 @@ func activate(t *testing.T, s setup, dir, exe string) *harness {
 
 // serve is one request through the ServeHTTP hook, as the server's plugin router makes it:
 // the /plugins/<id> prefix taken off the path, the full path left in RequestURI.
-func (h *harness) serve(t *testing.T, method, path string, body []byte, ip string) *httptest.ResponseRecorder {
+func (h *harness) serve(t testing.TB, method, path string, body []byte, ip string) *httptest.ResponseRecorder {
 	t.Helper()
 	hooks, err := h.env.HooksForPlugin(pluginID)
 	if err != nil {
@@ -239,7 +240,7 @@ func (h *harness) serve(t *testing.T, method, path string, body []byte, ip strin
 	return rec
 }
 
-func (h *harness) push(t *testing.T, route string, body []byte) *httptest.ResponseRecorder {
+func (h *harness) push(t testing.TB, route string, body []byte) *httptest.ResponseRecorder {
 	t.Helper()
 	return h.serve(t, http.MethodPost, "/"+secret+route, body, "127.0.0.1")
 }
@@ -284,7 +285,7 @@ func (h *harness) reconfigure(t *testing.T) error {
 }
 
 // pid of the running plugin process: the one whose executable is this harness's copy.
-func (h *harness) pid(t *testing.T) int {
+func (h *harness) pid(t testing.TB) int {
 	t.Helper()
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {

@@ -11,7 +11,7 @@ use gobwire::{parse_length_prefix, Decode, Decoder, Encode, Encoder, Progress};
 use crate::{
     api::log_args,
     hooks::{slash_command, IMPLEMENTED, NOT_AN_ADMIN},
-    serve_http::merge_header,
+    serve_http::go_header,
     wire::*,
 };
 
@@ -171,7 +171,6 @@ fn the_plugins_messages_are_the_golden_files() {
         h.insert("content-length", "16".parse().unwrap());
         h
     };
-    let host_header: Header = [("X-Version-Id".to_string(), vec!["11.0.0".to_string()])].into();
     let files: Vec<(&str, Vec<u8>)> = vec![
         (
             "implemented_reply",
@@ -253,10 +252,7 @@ fn the_plugins_messages_are_the_golden_files() {
         ),
         (
             "sync_header",
-            stream(
-                &call_header("Plugin.SyncHeader"),
-                &merge_header(host_header, &ok_header),
-            ),
+            stream(&call_header("Plugin.SyncHeader"), &go_header(&ok_header)),
         ),
         (
             "write_header",

@@ -257,24 +257,26 @@ impl Plugin {
     }
 
     /// One HTTP request: dial the writer and the body, answer, write the answer back. The
-    /// call's reply (sent by the caller) tells the host the response is complete.
+    /// call's reply (sent by the caller) tells the host the response is complete. Each step on
+    /// the host is a round trip, so the two dials run side by side.
     async fn serve_http(&self, broker: &MuxBroker, args: ServeHttpArgs) {
         self.in_flight.fetch_add(1, Ordering::SeqCst);
         let _done = InFlight(&self.in_flight);
-        // The host waits 5 s for each stream to be dialled: the writer first.
-        let writer = match broker.dial(args.response_writer_stream).await {
-            Ok(stream) => go_netrpc::Client::new(stream),
-            Err(_) => return,
-        };
-        let body = if args.request_body_stream == 0 {
-            Ok(Vec::new())
-        } else {
-            match broker.dial(args.request_body_stream).await {
-                Ok(stream) => serve_http::read_body(stream, routes::MAX_BODY_BYTES)
-                    .await
-                    .map_err(|e| e.to_string()),
-                Err(e) => Err(e.to_string()),
+        // The host waits 5 s for each stream to be dialled.
+        let (writer, body) = tokio::join!(broker.dial(args.response_writer_stream), async {
+            match args.request_body_stream {
+                0 => None,
+                id => Some(broker.dial(id).await),
             }
+        });
+        let Ok(writer) = writer else { return };
+        let writer = go_netrpc::Client::new(writer);
+        let body = match body {
+            None => Ok(Vec::new()),
+            Some(Ok(stream)) => serve_http::read_body(stream, routes::MAX_BODY_BYTES)
+                .await
+                .map_err(|e| e.to_string()),
+            Some(Err(e)) => Err(e.to_string()),
         };
         let response = match body {
             Ok(body) => self.answer(&args, body).await,
@@ -287,8 +289,9 @@ impl Plugin {
             .map(|b| b.to_bytes())
             .unwrap_or_default();
         let response = http::Response::from_parts(parts, body);
+        // A host that stops answering gets the reply anyway, after this bound.
         let _ = tokio::time::timeout(
-            WRITER_CALL * 4,
+            WRITER_CALL * 3,
             serve_http::write_response(&writer, response),
         )
         .await;

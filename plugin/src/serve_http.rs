@@ -17,14 +17,17 @@ where
     let want = limit + 1;
     stream.write_all(&go_varint(want as i64)).await?;
     stream.flush().await?;
-    let mut body = Vec::new();
-    let mut chunk = vec![0u8; 64 * 1024];
+    // Push bodies are a few KiB: grow as the bytes come rather than set 1 MiB aside.
+    let mut body = Vec::with_capacity(4096);
     while body.len() < want {
-        let n = stream.read(&mut chunk).await?;
+        if body.len() == body.capacity() {
+            body.reserve((want - body.len()).min(64 * 1024));
+        }
+        let room = (want - body.len()).min(body.capacity() - body.len());
+        let n = (&mut stream).take(room as u64).read_buf(&mut body).await?;
         if n == 0 {
             break;
         }
-        body.extend_from_slice(&chunk[..n.min(want - body.len())]);
     }
     let _ = stream.shutdown().await;
     Ok(body)
@@ -43,46 +46,37 @@ pub fn go_varint(v: i64) -> Vec<u8> {
 }
 
 /// Writes `response` through the host's response writer, one call at a time (the host runs
-/// calls on a stream concurrently, so order holds only if each waits for the last): the host's
-/// headers with ours laid over them, the status, the body.
+/// the calls of a stream concurrently, so order holds only if each waits for the last): the
+/// headers, the status, the body. A 200 with a body needs no `WriteHeader`: the first `Write`
+/// implies it, as in Go.
+///
+/// The headers sent replace the server's (`SyncHeader` deletes what it does not name), as they
+/// do for a Go plugin that never reads `w.Header()`: the answer carries the bridge's headers and
+/// no others, as MPNS's does, and the round trip of asking for the server's is saved.
 pub async fn write_response(
     writer: &go_netrpc::Client,
     response: http::Response<bytes::Bytes>,
 ) -> Result<(), go_netrpc::Error> {
     let (parts, body) = response.into_parts();
-    let mut header: Header = writer.call("Plugin.Header", &Empty {}).await?;
-    for name in parts.headers.keys() {
-        // The host's net/http frames the body itself.
-        if matches!(
-            name,
-            &http::header::CONTENT_LENGTH
-                | &http::header::TRANSFER_ENCODING
-                | &http::header::CONNECTION
-        ) {
-            continue;
-        }
-        let values = parts
-            .headers
-            .get_all(name)
-            .iter()
-            .filter_map(|v| v.to_str().ok().map(String::from))
-            .collect();
-        header.insert(canonical(name.as_str()), values);
-    }
-    let _: Empty = writer.call("Plugin.SyncHeader", &header).await?;
     let _: Empty = writer
-        .call("Plugin.WriteHeader", &i64::from(parts.status.as_u16()))
+        .call("Plugin.SyncHeader", &go_header(&parts.headers))
         .await?;
+    if parts.status != http::StatusCode::OK || body.is_empty() {
+        let _: Empty = writer
+            .call("Plugin.WriteHeader", &i64::from(parts.status.as_u16()))
+            .await?;
+    }
     if !body.is_empty() {
         let _: Empty = writer.call("Plugin.Write", &body.to_vec()).await?;
     }
     Ok(())
 }
 
-/// The host's response headers (Mattermost's own, such as `X-Request-Id`) with ours laid over
-/// them. Framing headers are left to the host's net/http, which frames the body itself.
-pub fn merge_header(mut host: Header, ours: &http::HeaderMap) -> Header {
-    for name in ours.keys() {
+/// `headers` as Go's `http.Header`, without the framing headers: the host's net/http frames the
+/// body itself.
+pub fn go_header(headers: &http::HeaderMap) -> Header {
+    let mut out = Header::new();
+    for name in headers.keys() {
         if matches!(
             name,
             &http::header::CONTENT_LENGTH
@@ -91,14 +85,14 @@ pub fn merge_header(mut host: Header, ours: &http::HeaderMap) -> Header {
         ) {
             continue;
         }
-        let values = ours
+        let values = headers
             .get_all(name)
             .iter()
             .filter_map(|v| v.to_str().ok().map(String::from))
             .collect();
-        host.insert(canonical(name.as_str()), values);
+        out.insert(canonical(name.as_str()), values);
     }
-    host
+    out
 }
 
 /// Go's canonical header key (`content-type` → `Content-Type`); the host's `http.Header` is
