@@ -37,7 +37,10 @@ fn handshake() -> HandshakeConfig {
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-#[tokio::main]
+// One thread: the server's own side of each request costs about twice the plugin's CPU, so a
+// second plugin thread buys no throughput, and handing work between threads cost a fifth of the
+// plugin's CPU time (bench/plugin).
+#[tokio::main(flavor = "current_thread")]
 async fn main() {
     let plugin = Arc::new(hooks::Plugin::default());
     let config = ServeConfig::new(handshake()).plugin("hooks", move |broker: MuxBroker| {
