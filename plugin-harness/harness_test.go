@@ -477,6 +477,7 @@ func TestPlugin(t *testing.T) {
 			"- process: SERVING",
 			"- pushgate.v1.PushProxy: SERVING",
 			"- apple_rn: SERVING",
+			"- apple: NOT_SERVING",
 			"`" + siteURL + "/plugins/" + pluginID + "/" + secret + "`",
 		} {
 			if !strings.Contains(resp.Text, part) {

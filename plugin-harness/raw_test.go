@@ -39,7 +39,7 @@ func startRaw(t *testing.T) *rawHost {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
 	line, err := bufio.NewReader(out).ReadString('\n')
 	if err != nil {
 		t.Fatal(err)
@@ -134,4 +134,21 @@ func TestBadInput(t *testing.T) {
 		t.Fatal("the plugin exited")
 	}
 	h.alive(t)
+}
+
+// When the server's connection closes, the plugin exits: a server never reconnects to it.
+func TestHostGoesAway(t *testing.T) {
+	h := startRaw(t)
+	h.alive(t)
+	exited := make(chan error, 1)
+	go func() { exited <- h.cmd.Wait() }()
+	_ = h.session.Close()
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("the plugin exited with %v", err)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("the plugin still runs 2 s after the server's connection closed")
+	}
 }

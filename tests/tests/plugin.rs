@@ -51,6 +51,15 @@ async fn the_plugin_on_mattermosts_host_code() {
     });
     let key = apple_key();
     let mut config = apple_config(&apns, &key);
+    // `apple` with credentials that do not load: NOT_SERVING in `/pushgate status`.
+    for target in config
+        .targets
+        .apple
+        .iter_mut()
+        .filter(|t| t.kind == "apple")
+    {
+        target.auth_key_file = "/nonexistent/AuthKey.p8".into();
+    }
     let pki = Pki::write(&temp_dir("plugin"));
     pki.serve(&mut config, false);
     config.listeners.grpc_auth_token = TOKEN.into();
