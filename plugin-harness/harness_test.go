@@ -16,6 +16,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -522,6 +523,37 @@ func TestPlugin(t *testing.T) {
 		if resp == nil || !strings.Contains(resp.Text, "unreachable") {
 			t.Fatalf("status with pushgate down: %+v", resp)
 		}
+		// pushgate accepting connections but never answering: a FAIL within the send budget.
+		hole, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer hole.Close()
+		go func() {
+			for {
+				conn, err := hole.Accept()
+				if err != nil {
+					return
+				}
+				defer conn.Close()
+			}
+		}()
+		h.api.set("GrpcAddress", hole.Addr().String())
+		h.api.set("SendTimeoutSec", 2.0)
+		if err := h.reconfigure(t); err != nil {
+			t.Fatal(err)
+		}
+		started = time.Now()
+		rec = h.push(t, "/api/v1/send_push", []byte(fullPush))
+		if !strings.HasPrefix(rec.Body.String(), "{\"error\":\"pushgate upstream error: ") {
+			t.Fatalf("pushgate silent: %d %q", rec.Code, rec.Body.String())
+		}
+		// The gRPC deadline is the budget + 2 s; the connect timeout 3 s.
+		if took := time.Since(started); took > 6*time.Second {
+			t.Fatalf("pushgate silent: answered after %v", took)
+		}
+		fmt.Printf("pushgate silent: FAIL after %v\n", time.Since(started).Round(time.Millisecond))
+
 		// An invalid value is refused with a log line; the settings in force stay.
 		h.api.set("GrpcAddress", h.s.grpc)
 		h.api.set("UseTLS", true)

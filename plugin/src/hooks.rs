@@ -50,6 +50,8 @@ const WRITER_CALL: Duration = Duration::from_secs(10);
 
 #[derive(Default)]
 pub struct Plugin {
+    /// The server's API, dialled at `OnActivate`. Set once: the server starts a fresh process
+    /// for every activation.
     api: OnceLock<Api>,
     /// The host's database driver stream: dialled because the host waits for it, never used.
     driver: Mutex<Option<goplugin::yamux::Stream>>,
