@@ -25,8 +25,8 @@ use crate::{
     settings::Settings,
     status::{self, Counters},
     wire::{
-        error_value, Command, CommandResponse, Empty, ErrorReturns, ExecuteCommandArgs,
-        ExecuteCommandReturns, OnActivateArgs, ServeHttpArgs,
+        error_value, Command, CommandResponse, Context, Empty, ErrorReturns, ExecuteCommandArgs,
+        ExecuteCommandReturns, HttpRequest, OnActivateArgs, ServeHttpArgs,
     },
 };
 
@@ -281,7 +281,7 @@ impl Plugin {
             Some(Err(e)) => Err(e.to_string()),
         };
         let response = match body {
-            Ok(body) => self.answer(&args, body).await,
+            Ok(body) => self.answer(args.request, args.context, body).await,
             Err(e) => routes::answer(Status::Fail, &format!("Failed to read request body: {e}")),
         };
         let (parts, body) = response.into_parts();
@@ -301,8 +301,13 @@ impl Plugin {
     }
 
     /// The answer to one request: past the gate, the bridge's router decides.
-    async fn answer(&self, args: &ServeHttpArgs, body: Vec<u8>) -> axum::response::Response {
-        let request = args.request.clone().unwrap_or_default();
+    async fn answer(
+        &self,
+        request: Option<HttpRequest>,
+        context: Option<Context>,
+        body: Vec<u8>,
+    ) -> axum::response::Response {
+        let request = request.unwrap_or_default();
         let url = request
             .url
             .as_ref()
@@ -316,10 +321,7 @@ impl Plugin {
                 .unwrap_or_else(|| "/".into()),
             Err(_) => return routes::go_not_found(),
         };
-        let source: Option<IpAddr> = args
-            .context
-            .as_ref()
-            .and_then(|c| c.ip_address.parse().ok());
+        let source: Option<IpAddr> = context.and_then(|c| c.ip_address.parse().ok());
         let Some(active) = self.current() else {
             let is_push = ["/api/v1/send_push", "/api/v1/ack"]
                 .iter()

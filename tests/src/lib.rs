@@ -178,6 +178,17 @@ pub fn push(platform: &str, device_id: &str) -> pushgate::v1::PushNotification {
     }
 }
 
+/// Whether `tool` runs (`tool <version_flag>` succeeds); when it does not, a test must fail
+/// under CI and may skip elsewhere ([`available`]).
+pub fn have(tool: &str, version_flag: &str) -> bool {
+    let found = std::process::Command::new(tool)
+        .arg(version_flag)
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    available(found, tool)
+}
+
 /// Whether a tool a test needs is there (`found`): a test must not pass silently without it,
 /// so under CI (`CI` set) its absence fails the test; elsewhere the test says it skipped.
 pub fn available(found: bool, what: &str) -> bool {

@@ -11,7 +11,7 @@ use std::{path::PathBuf, process::Command};
 use pushgate_proxy::server::Running;
 use pushgate_tests::{
     apple::{apple_config, apple_key},
-    available,
+    available, have,
     mock_apns::{self, MockApns},
     pki::Pki,
     start, temp_dir,
@@ -67,16 +67,6 @@ fn example(language: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../examples")
         .join(language)
-}
-
-/// Whether `tool` runs; when it does not, the test must fail under CI.
-fn have(tool: &str, version_flag: &str) -> bool {
-    let found = Command::new(tool)
-        .arg(version_flag)
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    available(found, tool)
 }
 
 /// Runs the client's commands in order (the last one talks to pushgate) and checks its verdict.

@@ -10,7 +10,7 @@ use std::{path::PathBuf, process::Command};
 
 use pushgate_tests::{
     apple::{apple_config, apple_key},
-    available, binary, free_port,
+    binary, free_port, have,
     mock_apns::{self, MockApns},
     pki::Pki,
     start, temp_dir,
@@ -31,12 +31,7 @@ fn harness_dir() -> PathBuf {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_plugin_on_mattermosts_host_code() {
-    let have_go = Command::new("go")
-        .arg("version")
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !available(have_go, "go") {
+    if !have("go", "version") {
         return;
     }
     let apns = MockApns::start().await;
