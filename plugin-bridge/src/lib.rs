@@ -4,6 +4,7 @@
 
 pub mod backend;
 mod bridge_metrics;
+pub mod build_info;
 pub mod decode;
 pub mod routes;
 mod shared_window;

@@ -40,7 +40,7 @@ fn parse_args() -> Result<Args, String> {
         };
         let name = name.trim_start_matches('-');
         if name == "version" {
-            println!("pushgate-bridge {}", env!("CARGO_PKG_VERSION"));
+            println!("pushgate-bridge {}", pushgate_bridge::build_info::VERSION);
             std::process::exit(0);
         }
         let mut value = || {
@@ -129,13 +129,7 @@ async fn main() {
             std::process::exit(2);
         }
     };
-    let settings = Settings {
-        throttle: args.throttle.clone(),
-        metrics_enabled: args.metrics,
-        hash: option_env!("PUSHGATE_GIT_HASH").unwrap_or("unknown").into(),
-        version: env!("CARGO_PKG_VERSION").into(),
-        body_read: Duration::from_secs(60),
-    };
+    let settings = Settings::new(args.throttle.clone(), args.metrics);
     let addr = bind_address(&args.listen);
     let listener = match tokio::net::TcpListener::bind(&addr).await {
         Ok(l) => l,

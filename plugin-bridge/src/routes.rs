@@ -35,6 +35,19 @@ pub struct Settings {
     pub body_read: std::time::Duration,
 }
 
+impl Settings {
+    /// This build's hash and version, and MPNS's 60 s to read a body.
+    pub fn new(throttle: ThrottleSettings, metrics_enabled: bool) -> Settings {
+        Settings {
+            throttle,
+            metrics_enabled,
+            hash: crate::build_info::GIT_HASH.into(),
+            version: crate::build_info::VERSION.into(),
+            body_read: std::time::Duration::from_secs(60),
+        }
+    }
+}
+
 struct App<B> {
     backend: Arc<B>,
     settings: Settings,

@@ -235,13 +235,7 @@ impl Plugin {
         };
         let router = pushgate_bridge::router(
             Arc::new(backend),
-            pushgate_bridge::Settings {
-                throttle: Default::default(),
-                metrics_enabled: false,
-                hash: option_env!("PUSHGATE_GIT_HASH").unwrap_or("unknown").into(),
-                version: env!("CARGO_PKG_VERSION").into(),
-                body_read: Duration::from_secs(60),
-            },
+            pushgate_bridge::Settings::new(Default::default(), false),
         );
         *self.active.write().unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(Active {
             settings,

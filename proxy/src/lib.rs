@@ -63,8 +63,4 @@ pub mod fuzzing {
 }
 
 /// `GET /version` and `-version`: the crate version and the git hash it was built from.
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");
-pub const GIT_HASH: &str = match option_env!("PUSHGATE_GIT_HASH") {
-    Some(h) => h,
-    None => "unknown",
-};
+pub use pushgate_bridge::build_info::{GIT_HASH, VERSION};

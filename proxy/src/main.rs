@@ -2,6 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
+use pushgate_bridge::build_info;
+
 use pushgate_proxy::{
     config::{Config, LogFormat},
     server, GIT_HASH, VERSION,
@@ -126,9 +128,9 @@ fn version_table() -> String {
     let stamp = |v: Option<&'static str>| v.unwrap_or("unknown");
     format!(
         "GitVersion:\tv{VERSION}\nBuildHash:\t{GIT_HASH}\nBuildVersion:\t{VERSION}\nGitTreeState:\t{}\nBuildDate:\t{}\nGoVersion:\t{}\nCompiler:\trustc\nPlatform:\t{}/{}\n",
-        stamp(option_env!("PUSHGATE_GIT_TREE_STATE")),
-        stamp(option_env!("PUSHGATE_BUILD_DATE")),
-        stamp(option_env!("PUSHGATE_RUSTC_VERSION")),
+        stamp(build_info::GIT_TREE_STATE),
+        stamp(build_info::BUILD_DATE),
+        stamp(build_info::RUSTC_VERSION),
         std::env::consts::OS,
         std::env::consts::ARCH
     )

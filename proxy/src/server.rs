@@ -270,10 +270,7 @@ async fn stopped(mut stop: watch::Receiver<bool>) {
 
 fn bridge_settings(config: &Config) -> Settings {
     Settings {
-        throttle: config.throttle.clone(),
-        metrics_enabled: config.enable_metrics,
-        hash: crate::GIT_HASH.into(),
-        version: crate::VERSION.into(),
         body_read: config.listeners.http_limits.body_read,
+        ..Settings::new(config.throttle.clone(), config.enable_metrics)
     }
 }
