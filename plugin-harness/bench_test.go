@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -79,21 +78,8 @@ func BenchmarkPluginVsBridge(b *testing.B) {
 	}
 	ok := []byte("{\"status\":\"OK\"}\n")
 
-	dir := b.TempDir()
-	exe := filepath.Join(dir, "plugins", pluginID, "server", "dist", "plugin-linux-amd64")
-	if err := os.MkdirAll(filepath.Dir(exe), 0o755); err != nil {
-		b.Fatal(err)
-	}
-	manifest, _ := os.ReadFile("../manifest.json")
-	bin, err := os.ReadFile(s.plugin)
-	if err != nil {
-		b.Fatal(err)
-	}
-	_ = os.WriteFile(filepath.Join(dir, "plugins", pluginID, "plugin.json"), manifest, 0o644)
-	if err := os.WriteFile(exe, bin, 0o755); err != nil {
-		b.Fatal(err)
-	}
-	h := activate(b, s, dir, exe)
+	dir, exe := install(b, s.plugin)
+	h := activate(b, s, dir, exe, nil)
 
 	b.Run("plugin", func(b *testing.B) {
 		// Where the CPU goes: the plugin process, and this one (the host's side, and the load).

@@ -150,14 +150,22 @@ type harness struct {
 	socketDir string
 }
 
-// start writes a plugin directory as a bundle unpacks (plugin.json = manifest.json, the
-// executable at the manifest's path, mode 0755) and activates it through plugin.Environment.
+// start installs the plugin and activates it through plugin.Environment.
 func start(t *testing.T) *harness {
 	t.Helper()
 	s := loadSetup(t)
-	dir := t.TempDir()
+	dir, exe := install(t, s.plugin)
+	return activate(t, s, dir, exe, nil)
+}
+
+// install writes a plugin directory as a bundle unpacks (plugin.json = manifest.json, the
+// executable at the manifest's path, mode 0755): the directory holding plugins/, and the
+// executable.
+func install(t testing.TB, plugin string) (dir, exe string) {
+	t.Helper()
+	dir = t.TempDir()
 	bundle := filepath.Join(dir, "plugins", pluginID)
-	exe := filepath.Join(bundle, "server", "dist", "plugin-linux-amd64")
+	exe = filepath.Join(bundle, "server", "dist", "plugin-linux-amd64")
 	if err := os.MkdirAll(filepath.Dir(exe), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -168,19 +176,19 @@ func start(t *testing.T) *harness {
 	if err := os.WriteFile(filepath.Join(bundle, "plugin.json"), manifest, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	bin, err := os.ReadFile(s.plugin)
+	bin, err := os.ReadFile(plugin)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(exe, bin, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	return activate(t, s, dir, exe)
+	return dir, exe
 }
 
 // activate starts the plugin in <dir>/plugins/<id> the way a server does; over TLS when the
-// setup names a CA.
-func activate(t testing.TB, s setup, dir, exe string) *harness {
+// setup names a CA. adjust, when not nil, changes the settings before activation.
+func activate(t testing.TB, s setup, dir, exe string, adjust func(cfg map[string]any)) *harness {
 	t.Helper()
 	// The plugin process inherits this environment: its socket goes where the test can see it.
 	socketDir := filepath.Join(dir, "sockets")
@@ -200,6 +208,9 @@ func activate(t testing.TB, s setup, dir, exe string) *harness {
 			// allowedsources absent: the default (loopback and private ranges)
 		},
 		admins: map[string]bool{"admin-user": true},
+	}
+	if adjust != nil {
+		adjust(api.cfg)
 	}
 	logger, err := mlog.NewLogger()
 	if err != nil {
@@ -391,6 +402,8 @@ func TestPlugin(t *testing.T) {
 		rec := h.sameAsMPNS(t, http.MethodPost, "/api/v1/nothing", nil)
 		expect(t, rec, 404, "404 page not found\n")
 		h.sameAsMPNS(t, http.MethodGet, "/", nil)
+		// The same build: the same hash and version.
+		h.sameAsMPNS(t, http.MethodGet, "/version", nil)
 	})
 
 	t.Run("the path secret and the source allowlist", func(t *testing.T) {
@@ -718,6 +731,29 @@ func TestBundle(t *testing.T) {
 	if info, err := os.Stat(exe); err != nil || info.Mode().Perm() != 0o755 {
 		t.Fatalf("executable %s: %v %v", exe, info, err)
 	}
-	h := activate(t, s, dir, exe)
+	h := activate(t, s, dir, exe, nil)
+	expect(t, h.push(t, "/api/v1/send_push", []byte(fullPush)), 200, "{\"status\":\"OK\"}\n")
+}
+
+// Activated with settings it cannot use, the plugin stays up and says why on every push, and
+// the fix applies without a restart.
+func TestUnconfigured(t *testing.T) {
+	s := loadSetup(t)
+	dir, exe := install(t, s.plugin)
+	h := activate(t, s, dir, exe, func(cfg map[string]any) { delete(cfg, "pathsecret") })
+	rec := h.serve(t, http.MethodPost, "/whatever/api/v1/send_push", []byte(fullPush), "127.0.0.1")
+	expect(t, rec, 200, "{\"error\":\"pushgate plugin is not configured: PathSecret must have at least 16 characters: press Regenerate in the plugin's settings\",\"status\":\"FAIL\"}\n")
+	expect(t, h.serve(t, http.MethodGet, "/whatever/", nil, "127.0.0.1"), 404, "404 page not found\n")
+	if !h.api.logged("pushgate plugin settings refused (push requests answer FAIL until this is fixed)") {
+		t.Fatalf("no log line for the refused settings:\n%s", h.api.allLogs())
+	}
+	resp, _ := h.command(t, "admin-user", "/pushgate status")
+	if resp == nil || !strings.Contains(resp.Text, "pushgate plugin is not configured: PathSecret") {
+		t.Fatalf("status: %+v", resp)
+	}
+	h.api.set("PathSecret", secret)
+	if err := h.reconfigure(t); err != nil {
+		t.Fatal(err)
+	}
 	expect(t, h.push(t, "/api/v1/send_push", []byte(fullPush)), 200, "{\"status\":\"OK\"}\n")
 }

@@ -139,10 +139,11 @@ mod tests {
         for (size, limit, want) in [(0, 10, 0), (5, 10, 5), (10, 10, 10), (50, 10, 11)] {
             let (ours, mut host) = tokio::io::duplex(1 << 16);
             let served = tokio::spawn(async move {
-                // The host's side of io_rpc.go: read one varint, copy that many, close.
-                let mut first = [0u8; 8];
-                let n = host.read(&mut first).await.unwrap();
-                assert!(n > 0);
+                // The host's side of io_rpc.go: read one varint, copy up to that many, close.
+                let asked = go_varint((limit + 1) as i64);
+                let mut got = vec![0u8; asked.len()];
+                host.read_exact(&mut got).await.unwrap();
+                assert_eq!(got, asked, "one pull for the limit + 1");
                 let body = vec![b'x'; size];
                 host.write_all(&body[..size.min(limit + 1)]).await.unwrap();
                 host.shutdown().await.unwrap();

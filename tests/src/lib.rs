@@ -178,15 +178,16 @@ pub fn push(platform: &str, device_id: &str) -> pushgate::v1::PushNotification {
     }
 }
 
-/// Whether `tool` runs (`tool <version_flag>` succeeds); when it does not, a test must fail
-/// under CI and may skip elsewhere ([`available`]).
-pub fn have(tool: &str, version_flag: &str) -> bool {
-    let found = std::process::Command::new(tool)
-        .arg(version_flag)
+/// Whether `command` (a program and its arguments, e.g. `["go", "version"]`) runs and
+/// succeeds; when it does not, a test must fail under CI and may skip elsewhere ([`available`]),
+/// naming `what` is missing.
+pub fn have(command: &[&str], what: &str) -> bool {
+    let found = std::process::Command::new(command[0])
+        .args(&command[1..])
         .output()
         .map(|o| o.status.success())
         .unwrap_or(false);
-    available(found, tool)
+    available(found, what)
 }
 
 /// Whether a tool a test needs is there (`found`): a test must not pass silently without it,

@@ -11,7 +11,7 @@ use std::{path::PathBuf, process::Command};
 use pushgate_proxy::server::Running;
 use pushgate_tests::{
     apple::{apple_config, apple_key},
-    available, have,
+    have,
     mock_apns::{self, MockApns},
     pki::Pki,
     start, temp_dir,
@@ -100,7 +100,7 @@ async fn run_client(name: &str, commands: Vec<Command>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn go_client() {
-    if !have("go", "version") {
+    if !have(&["go", "version"], "go") {
         return;
     }
     let dir = example("go");
@@ -113,7 +113,7 @@ async fn go_client() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn node_client() {
-    if !have("node", "--version") || !have("npm", "--version") {
+    if !have(&["node", "--version"], "node") || !have(&["npm", "--version"], "npm") {
         return;
     }
     let dir = example("node");
@@ -128,7 +128,7 @@ async fn node_client() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn java_client() {
-    if !have("mvn", "--version") || !have("java", "-version") {
+    if !have(&["mvn", "--version"], "mvn") || !have(&["java", "-version"], "java") {
         return;
     }
     let dir = example("java");
@@ -142,12 +142,10 @@ async fn java_client() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_client() {
-    let have_grpc = Command::new("python3")
-        .args(["-c", "import grpc, grpc_health, grpc_tools"])
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    if !available(have_grpc, "pip install -r examples/python/requirements.txt") {
+    if !have(
+        &["python3", "-c", "import grpc, grpc_health, grpc_tools"],
+        "pip install -r examples/python/requirements.txt",
+    ) {
         return;
     }
     let dir = example("python");

@@ -31,7 +31,7 @@ fn harness_dir() -> PathBuf {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_plugin_on_mattermosts_host_code() {
-    if !have("go", "version") {
+    if !have(&["go", "version"], "go") {
         return;
     }
     let apns = MockApns::start().await;

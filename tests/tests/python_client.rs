@@ -2,16 +2,14 @@
 
 use std::process::Command;
 
-use pushgate_tests::{available, dry_run_config, start};
+use pushgate_tests::{dry_run_config, have, start};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_grpcio_client() {
-    let have_grpc = Command::new("python3")
-        .args(["-c", "import grpc, grpc_health, grpc_reflection"])
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    if !available(have_grpc, "pip install -r tests/python/requirements.txt") {
+    if !have(
+        &["python3", "-c", "import grpc, grpc_health, grpc_reflection"],
+        "pip install -r tests/python/requirements.txt",
+    ) {
         return;
     }
     let running = start(&dry_run_config()).await;
