@@ -21,6 +21,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use clap::Parser;
 use futures::StreamExt;
 use pushgate::v1::{push_proxy_client::PushProxyClient, PushNotification, SendPushRequest, Status};
 use pushgate_tests::{
@@ -32,59 +33,55 @@ use pushgate_tests::{
     temp_dir,
 };
 
-#[derive(Clone)]
+/// How fast and how lean pushgate is: mock APNs and FCM in this process, a release pushgate
+/// between them and the load.
+#[derive(Parser, Clone, Debug)]
+#[command(name = "pushgate-bench")]
 struct Args {
+    /// A scenario (grpc-unary-apns, http-bridge-fcm, direct, idle, ...) or `all`.
+    #[arg(long, value_name = "NAME", default_value = "all")]
     scenario: String,
+    /// Pushes per scenario.
+    #[arg(long, value_name = "N", default_value_t = 20_000)]
     pushes: usize,
+    /// Pushes in flight at once.
+    #[arg(long, value_name = "C", default_value_t = 64)]
     concurrency: usize,
+    /// Run each scenario this long instead of for a number of pushes.
+    #[arg(long, value_name = "S")]
     seconds: Option<u64>,
     /// Pushes per second to offer (paced), instead of as fast as the workers go.
+    #[arg(long, value_name = "PUSHES_PER_SEC")]
     rate: Option<f64>,
     /// How long the mock providers take to answer, to hold many pushes in flight.
+    #[arg(long = "upstream-delay-ms", value_name = "MS", default_value = "0", value_parser = millis)]
     upstream_delay: Duration,
     /// The binary under test; by default the `pushgate` beside this one.
+    #[arg(long, value_name = "BINARY", default_value_os_t = beside_me("pushgate"))]
     pushgate: std::path::PathBuf,
     /// A second binary to run every scenario on as well, for ratios.
+    #[arg(long, value_name = "BINARY")]
     baseline: Option<std::path::PathBuf>,
     /// Count instructions per push with callgrind instead of timing.
+    #[arg(long)]
     instructions: bool,
 }
 
+fn millis(value: &str) -> Result<Duration, String> {
+    value
+        .parse()
+        .map(Duration::from_millis)
+        .map_err(|_| format!("not a number of milliseconds: {value}"))
+}
+
+fn beside_me(name: &str) -> std::path::PathBuf {
+    std::env::current_exe()
+        .map(|exe| exe.with_file_name(name))
+        .unwrap_or_else(|_| name.into())
+}
+
 fn args() -> Args {
-    let mut a = Args {
-        scenario: "all".into(),
-        pushes: 20_000,
-        concurrency: 64,
-        seconds: None,
-        rate: None,
-        upstream_delay: Duration::ZERO,
-        pushgate: std::env::current_exe().unwrap().with_file_name("pushgate"),
-        baseline: None,
-        instructions: false,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        if flag == "--instructions" {
-            a.instructions = true;
-            continue;
-        }
-        let value = it.next().unwrap_or_else(|| panic!("{flag} needs a value"));
-        match flag.as_str() {
-            "--scenario" => a.scenario = value,
-            "--pushes" => a.pushes = value.parse().expect("--pushes N"),
-            "--concurrency" => a.concurrency = value.parse().expect("--concurrency C"),
-            "--seconds" => a.seconds = Some(value.parse().expect("--seconds S")),
-            "--rate" => a.rate = Some(value.parse().expect("--rate R")),
-            "--pushgate" => a.pushgate = value.into(),
-            "--baseline" => a.baseline = Some(value.into()),
-            "--upstream-delay-ms" => {
-                a.upstream_delay =
-                    Duration::from_millis(value.parse().expect("--upstream-delay-ms MS"))
-            }
-            _ => panic!("unknown flag {flag}"),
-        }
-    }
-    a
+    Args::parse()
 }
 
 /// The pushgate process under test, and its resource use read from /proc.

@@ -8,11 +8,13 @@ pub mod build_info;
 pub mod decode;
 pub mod routes;
 mod shared_window;
+pub mod shutdown;
 pub mod throttle;
 
 pub use backend::{Backend, GrpcBackend, Readiness};
 pub use bridge_metrics::prometheus_text;
 pub use routes::{router, Settings};
+pub use shutdown::Shutdown;
 pub use throttle::ThrottleSettings;
 
 /// Turns a Go-style listen address (`:8066`, `host:port`) into one tokio can bind; shared by

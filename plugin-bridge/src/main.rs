@@ -1,106 +1,104 @@
-//! `pushgate-bridge`: the MPNS HTTP API on its own, in front of a pushgate gRPC server.
-//!
-//!     pushgate-bridge --upstream http://127.0.0.1:50051 [--listen :8086] [--send-timeout-secs 30]
-//!                     [--auth-token-file FILE] [--throttle-per-sec N [--throttle-enforce]]
-//!                     [--throttle-redis-url URL [--throttle-redis-on-error allow|deny]]
-//!                     [--enable-metrics]
+//! `pushgate-bridge`: the MPNS HTTP API on its own, in front of a pushgate gRPC server
+//! (`pushgate-bridge --help` lists the flags).
 //!
 //! The gRPC auth token comes from `--auth-token-file`, or `PUSHGATE_GRPC_AUTH_TOKEN`; the old
 //! `--auth-token TOKEN` still works but shows the secret to anyone who can run `ps`.
 
-use std::{sync::Arc, time::Duration};
+use std::{path::PathBuf, sync::Arc, time::Duration};
 
-use pushgate_bridge::{bind_address, router, GrpcBackend, Settings, ThrottleSettings};
+use clap::Parser;
+use pushgate_bridge::{bind_address, router, GrpcBackend, Settings, Shutdown, ThrottleSettings};
 
+/// The MPNS HTTP API (/api/v1/send_push, /api/v1/ack) in front of a pushgate gRPC server.
+#[derive(Parser, Debug)]
+#[command(name = "pushgate-bridge", version = pushgate_bridge::build_info::VERSION)]
 struct Args {
+    /// The pushgate gRPC server, e.g. http://127.0.0.1:50051 (https:// for TLS).
+    #[arg(long, value_name = "URL")]
     upstream: String,
+
+    /// Where the MPNS API listens (MPNS's ListenAddress form: `:8086` or `host:port`).
+    #[arg(long, value_name = "ADDR", default_value = ":8086")]
     listen: String,
-    send_timeout: Duration,
+
+    /// Each push is answered within this many seconds (MPNS's SendTimeoutSec).
+    #[arg(long, value_name = "N", default_value_t = 30)]
+    send_timeout_secs: u64,
+
+    /// The gRPC auth token (pushgate's GrpcAuthToken). Prefer --auth-token-file: `ps` shows this.
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "PUSHGATE_GRPC_AUTH_TOKEN",
+        hide_env_values = true
+    )]
     auth_token: Option<String>,
-    /// MPNS's limiter: headers only, or a real limit with `--throttle-enforce`.
-    throttle: ThrottleSettings,
-    /// `--enable-metrics`: serve `/metrics` (MPNS's `EnableMetrics`).
-    metrics: bool,
+
+    /// A file holding the gRPC auth token; it wins over --auth-token and the environment.
+    #[arg(long, value_name = "FILE")]
+    auth_token_file: Option<PathBuf>,
+
+    /// Requests per second per client (MPNS's ThrottlePerSec; default 300).
+    #[arg(long, value_name = "N")]
+    throttle_per_sec: Option<i64>,
+
+    /// Headers whose values tell clients apart, space-separated (MPNS's ThrottleVaryByHeader).
+    #[arg(long, value_name = "HEADERS", default_value = "X-Forwarded-For")]
+    throttle_vary_by_header: String,
+
+    /// Refuse requests over the limit with 429 (MPNS only writes the X-Ratelimit headers).
+    #[arg(long)]
+    throttle_enforce: bool,
+
+    /// Count the enforced limit in this Redis, shared by every replica.
+    #[arg(long, value_name = "URL")]
+    throttle_redis_url: Option<String>,
+
+    /// What to do when Redis cannot be asked.
+    #[arg(long, value_name = "MODE", value_parser = ["allow", "deny"], default_value = "allow")]
+    throttle_redis_on_error: String,
+
+    /// Serve MPNS's Prometheus metrics on /metrics (MPNS's EnableMetrics).
+    #[arg(long)]
+    enable_metrics: bool,
 }
 
-fn parse_args() -> Result<Args, String> {
-    let mut args = Args {
-        upstream: String::new(),
-        listen: ":8086".into(),
-        send_timeout: Duration::from_secs(30),
-        auth_token: std::env::var("PUSHGATE_GRPC_AUTH_TOKEN").ok(),
-        throttle: ThrottleSettings::default(),
-        metrics: false,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let (name, inline) = match flag.split_once('=') {
-            Some((n, v)) => (n.to_string(), Some(v.to_string())),
-            None => (flag.clone(), None),
-        };
-        let name = name.trim_start_matches('-');
-        if name == "version" {
-            println!("pushgate-bridge {}", pushgate_bridge::build_info::VERSION);
-            std::process::exit(0);
-        }
-        let mut value = || {
-            inline
-                .clone()
-                .or_else(|| it.next())
-                .ok_or(format!("{flag} needs a value"))
-        };
-        match name {
-            "upstream" => args.upstream = value()?,
-            "listen" => args.listen = value()?,
-            "auth-token" => args.auth_token = Some(value()?),
-            "auth-token-file" => {
-                let path = value()?;
-                let token = std::fs::read_to_string(&path)
-                    .map_err(|e| format!("--auth-token-file {path}: {e}"))?;
-                args.auth_token = Some(token.trim().to_string());
-            }
-            "throttle-per-sec" => {
-                let v = value()?;
-                let n: i64 = v
-                    .parse()
-                    .map_err(|_| format!("--throttle-per-sec: not a number: {v}"))?;
-                let previous = args.throttle.clone();
-                args.throttle = ThrottleSettings {
-                    redis_url: previous.redis_url,
-                    on_redis_error: previous.on_redis_error,
-                    ..ThrottleSettings::from_mpns(n, 0, "", previous.enforce)
-                };
-            }
-            "throttle-enforce" => args.throttle.enforce = true,
-            "throttle-redis-url" => {
-                let url = value()?;
-                let on_error = redis_on_error(&args.throttle);
-                args.throttle = args.throttle.clone().with_redis(&url, on_error)?;
-            }
-            "throttle-redis-on-error" => {
-                let on_error = value()?;
-                let url = args.throttle.redis_url.clone();
-                args.throttle = args.throttle.clone().with_redis(&url, &on_error)?;
-            }
-            "enable-metrics" => args.metrics = true,
-            "send-timeout-secs" => {
-                let v = value()?;
-                let secs = v
-                    .parse()
-                    .map_err(|_| format!("--send-timeout-secs: not a number: {v}"))?;
-                args.send_timeout = Duration::from_secs(secs);
-            }
-            "h" | "help" => {
-                println!("usage: pushgate-bridge --upstream http://HOST:PORT [--listen ADDR] [--send-timeout-secs N] [--auth-token-file FILE] [--throttle-per-sec N [--throttle-enforce]] [--throttle-redis-url URL [--throttle-redis-on-error allow|deny]] [--enable-metrics]");
-                std::process::exit(0);
-            }
-            _ => return Err(format!("unknown flag {flag}")),
+impl Args {
+    /// The token from the file, the flag or the environment, in that order.
+    fn auth_token(&self) -> Result<Option<String>, String> {
+        match &self.auth_token_file {
+            Some(path) => std::fs::read_to_string(path)
+                .map(|t| Some(t.trim().to_string()))
+                .map_err(|e| format!("--auth-token-file {}: {e}", path.display())),
+            None => Ok(self.auth_token.clone()),
         }
     }
-    if args.upstream.is_empty() {
-        return Err("--upstream http://HOST:PORT is required".into());
+
+    /// MPNS's limiter with MPNS's reading of its keys: one bucket per client, keyed by
+    /// `--throttle-vary-by-header` (default `X-Forwarded-For`), as the config file gives it.
+    fn throttle(&self) -> Result<ThrottleSettings, String> {
+        let defaults = ThrottleSettings::default();
+        let per_sec = self
+            .throttle_per_sec
+            .unwrap_or(defaults.per_sec.get() as i64);
+        ThrottleSettings::from_mpns(
+            per_sec,
+            defaults.memory_store_size as i64,
+            &self.throttle_vary_by_header,
+            self.throttle_enforce,
+        )
+        .with_redis(
+            self.throttle_redis_url.as_deref().unwrap_or(""),
+            &self.throttle_redis_on_error,
+        )
+        .map_err(|e| e.replace("ThrottleRedisOnError", "--throttle-redis-on-error"))
     }
-    Ok(args)
+}
+
+/// Prints `error` as clap prints its own, and exits 2 (a usage error).
+fn usage_error(error: String) -> ! {
+    eprintln!("pushgate-bridge: {error}");
+    std::process::exit(2);
 }
 
 #[tokio::main]
@@ -110,26 +108,16 @@ async fn main() {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
-    let args = match parse_args() {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("pushgate-bridge: {e}");
-            std::process::exit(2);
-        }
-    };
-    let backend = match GrpcBackend::new(
-        &args.upstream,
-        args.send_timeout,
-        args.auth_token.as_deref(),
-    ) {
-        Ok(b) if args.metrics => b.with_metrics(),
+    let args = Args::parse();
+    let auth_token = args.auth_token().unwrap_or_else(|e| usage_error(e));
+    let throttle = args.throttle().unwrap_or_else(|e| usage_error(e));
+    let send_timeout = Duration::from_secs(args.send_timeout_secs);
+    let backend = match GrpcBackend::new(&args.upstream, send_timeout, auth_token.as_deref()) {
+        Ok(b) if args.enable_metrics => b.with_metrics(),
         Ok(b) => b,
-        Err(e) => {
-            eprintln!("pushgate-bridge: {e}");
-            std::process::exit(2);
-        }
+        Err(e) => usage_error(e),
     };
-    let settings = Settings::new(args.throttle.clone(), args.metrics);
+    let settings = Settings::new(throttle, args.enable_metrics);
     let addr = bind_address(&args.listen);
     let listener = match tokio::net::TcpListener::bind(&addr).await {
         Ok(l) => l,
@@ -162,22 +150,54 @@ async fn main() {
     let http = listen::HttpSettings {
         header_read: Duration::from_secs(10),
     };
-    listen::serve_http(incoming, app, http, async {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-        tracing::info!("Stopping Server...");
-    })
-    .await;
+    let shutdown = Shutdown::default();
+    shutdown.spawn(listen::serve_http(incoming, app, http, shutdown.stopping()));
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("Stopping Server...");
+    shutdown.stop();
+    // Every request taken is answered within the send budget.
+    if !shutdown
+        .drained(send_timeout + Duration::from_secs(1))
+        .await
+    {
+        tracing::warn!("Drain time ran out; closing the remaining connections");
+    }
 }
 
-/// The failure mode already chosen, as its flag value.
-fn redis_on_error(throttle: &ThrottleSettings) -> &'static str {
-    match throttle.on_redis_error {
-        pushgate_bridge::throttle::RedisFailure::Allow => "allow",
-        pushgate_bridge::throttle::RedisFailure::Deny => "deny",
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Args, clap::Error> {
+        Args::try_parse_from(["pushgate-bridge"].iter().chain(args))
+    }
+
+    #[test]
+    fn a_throttle_limit_keeps_the_per_client_key() {
+        let args = parse(&["--upstream", "http://u", "--throttle-per-sec", "7"]).unwrap();
+        let throttle = args.throttle().unwrap();
+        assert_eq!(throttle.per_sec.get(), 7);
+        assert_eq!(throttle.vary_by, ["X-Forwarded-For"]);
+        assert_eq!(
+            throttle.memory_store_size,
+            ThrottleSettings::default().memory_store_size
+        );
+        let args = parse(&[
+            "--upstream=http://u",
+            "--throttle-vary-by-header",
+            "X-Real-Ip X-Forwarded-For",
+            "--throttle-redis-on-error",
+            "deny",
+        ])
+        .unwrap();
+        assert_eq!(args.throttle().unwrap().vary_by.len(), 2);
+        assert!(parse(&["--upstream=u", "--throttle-redis-on-error", "maybe"]).is_err());
+        assert!(parse(&["--upstream=u", "--send-timeout-secs", "x"]).is_err());
+        assert!(parse(&[]).is_err(), "--upstream is required");
     }
 }

@@ -3,10 +3,7 @@
 
 use std::{
     net::{IpAddr, SocketAddr},
-    sync::{
-        atomic::{AtomicUsize, Ordering},
-        Arc, Mutex, OnceLock, PoisonError, RwLock,
-    },
+    sync::{atomic::Ordering, Arc, Mutex, OnceLock, PoisonError, RwLock},
     time::Duration,
 };
 
@@ -14,7 +11,7 @@ use go_netrpc::{Server, ServiceError};
 use goplugin::MuxBroker;
 use http_body_util::BodyExt;
 use pushgate::v1::{PushAck, PushNotification, SendAckResponse, SendPushResponse, Status};
-use pushgate_bridge::{routes, Backend, GrpcBackend, Readiness};
+use pushgate_bridge::{routes, Backend, GrpcBackend, Readiness, Shutdown};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 use tower::ServiceExt;
 
@@ -61,7 +58,7 @@ pub struct Plugin {
     refused: RwLock<String>,
     counters: Arc<Counters>,
     /// `ServeHTTP` calls under way, which `OnDeactivate` waits for.
-    in_flight: AtomicUsize,
+    in_flight: Shutdown,
 }
 
 struct Active {
@@ -246,18 +243,14 @@ impl Plugin {
     }
 
     async fn on_deactivate(&self) {
-        let until = tokio::time::Instant::now() + DRAIN;
-        while self.in_flight.load(Ordering::SeqCst) > 0 && tokio::time::Instant::now() < until {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        self.in_flight.drained(DRAIN).await;
     }
 
     /// One HTTP request: dial the writer and the body, answer, write the answer back. The
     /// call's reply (sent by the caller) tells the host the response is complete. Each step on
     /// the host is a round trip, so the two dials run side by side.
     async fn serve_http(&self, broker: &MuxBroker, args: ServeHttpArgs) {
-        self.in_flight.fetch_add(1, Ordering::SeqCst);
-        let _done = InFlight(&self.in_flight);
+        let _in_flight = self.in_flight.guard();
         // The host waits 5 s for each stream to be dialled.
         let (writer, body) = tokio::join!(broker.dial(args.response_writer_stream), async {
             match args.request_body_stream {
@@ -441,14 +434,6 @@ fn channel(settings: &Settings) -> Result<Channel, String> {
             .map_err(|e| format!("TLS settings: {e}"))?;
     }
     Ok(endpoint.connect_lazy())
-}
-
-struct InFlight<'a>(&'a AtomicUsize);
-
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
-    }
 }
 
 /// The gRPC backend, counting outcomes for `/pushgate status`.

@@ -109,6 +109,16 @@ impl Health {
         }
     }
 
+    /// The drain's last step: every `Watch` stream ends (its service is no longer reported), so
+    /// the connections that carry one can close once their other calls are answered.
+    pub async fn close_watches(&self) {
+        let names = ["", pushgate::v1::SERVICE_NAME].map(String::from);
+        let targets = self.targets().into_iter().map(|(kind, _)| kind);
+        for name in names.into_iter().chain(targets) {
+            self.reporter.clone().clear_service_status(&name).await;
+        }
+    }
+
     /// Resolves once shutdown has begun.
     pub fn draining(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
         let mut rx = self.drain_signal.subscribe();

@@ -5,12 +5,11 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use listen::{HttpSettings, Incoming, Slots};
 use pushgate::v1::push_proxy_server::PushProxyServer;
-use pushgate_bridge::{bind_address, Settings};
-use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
+use pushgate_bridge::{bind_address, Settings, Shutdown};
+use tokio::net::TcpListener;
 
 use crate::{
     config::Config,
-    drain::InFlight,
     grpc_auth,
     health::Health,
     metrics::Metrics,
@@ -25,11 +24,9 @@ pub struct Running {
     pub http_addr: SocketAddr,
     /// `DrainGraceSec`: serving on while probes already say NOT_SERVING.
     grace: Duration,
-    /// The longest the drain waits for pushes under way: the send budget and a margin.
-    drain: Duration,
     service: PushService,
-    shutdown: watch::Sender<bool>,
-    tasks: Vec<JoinHandle<()>>,
+    /// Stops both servers; the drain waits for them to finish what they took.
+    shutdown: Shutdown,
 }
 
 impl Running {
@@ -52,8 +49,7 @@ impl Running {
     /// both listeners keep serving through the drain grace (the balancer deregisters this
     /// instance meanwhile); then they stop accepting (gRPC says GOAWAY) and every request
     /// already taken, also one still sending its body, is answered — each within the send
-    /// budget, which bounds the drain. Connections still open once nothing is in flight (a
-    /// health `Watch`, an idle stream) are then closed.
+    /// budget, which bounds the drain.
     pub async fn shutdown(self) {
         self.service.health().start_draining().await;
         if !self.grace.is_zero() {
@@ -69,30 +65,16 @@ impl Running {
         self.stop_serving().await;
     }
 
-    async fn stop_serving(mut self) {
-        let _ = self.shutdown.send(true);
-        let deadline = tokio::time::Instant::now() + self.drain;
-        let in_flight = self.service.in_flight();
-        let idle = async {
-            loop {
-                in_flight.idle().await;
-                // Let the last answers reach the socket.
-                tokio::time::sleep(Duration::from_millis(500)).await;
-                if in_flight.count() == 0 {
-                    return;
-                }
-            }
-        };
-        let servers = futures::future::join_all(self.tasks.iter_mut());
-        tokio::select! {
-            _ = servers => {}
-            _ = idle => {}
-            _ = tokio::time::sleep_until(deadline) => {
-                tracing::warn!("Drain time ran out; closing the remaining connections");
-            }
-        }
-        for task in &self.tasks {
-            task.abort();
+    /// Both servers stop accepting and finish what they took: gRPC sends GOAWAY and closes each
+    /// connection once its calls are answered (health `Watch` streams end here), HTTP answers
+    /// the requests under way, also one still sending its body, and closes idle keep-alives.
+    /// The limit is the live send budget (it may have changed by a reload) and a margin.
+    async fn stop_serving(self) {
+        let limit = self.service.live().send_timeout + Duration::from_secs(1);
+        self.shutdown.stop();
+        self.service.health().close_watches().await;
+        if !self.shutdown.drained(limit).await {
+            tracing::warn!("Drain time ran out; closing the remaining connections");
         }
     }
 }
@@ -130,7 +112,7 @@ pub async fn start(config: &Config) -> Result<Running, String> {
     let http_listener = bind(&listeners.http).await?;
     let grpc_addr = grpc_listener.local_addr().map_err(|e| e.to_string())?;
     let http_addr = http_listener.local_addr().map_err(|e| e.to_string())?;
-    let (shutdown, stop) = watch::channel(false);
+    let shutdown = Shutdown::default();
     let slots = Slots::new(max_connections(listeners.max_connections));
 
     // Both reflection versions: grpcurl speaks v1, many language clients still v1alpha.
@@ -177,15 +159,13 @@ pub async fn start(config: &Config) -> Result<Running, String> {
         },
     )
     .map_err(|e| e.to_string())?;
-    let grpc_task = tokio::spawn(report(
+    shutdown.spawn(report(
         "gRPC",
-        grpc.serve_with_incoming_shutdown(grpc_incoming, stopped(stop.clone())),
+        grpc.serve_with_incoming_shutdown(grpc_incoming, shutdown.stopping()),
     ));
 
     let http = listeners.http_limits;
-    let app = pushgate_bridge::router(Arc::new(service.clone()), bridge_settings(config)).layer(
-        axum::middleware::from_fn_with_state(service.in_flight().clone(), counted),
-    );
+    let app = pushgate_bridge::router(Arc::new(service.clone()), bridge_settings(config));
     let http_incoming = Incoming::new(
         http_listener,
         slots,
@@ -196,13 +176,13 @@ pub async fn start(config: &Config) -> Result<Running, String> {
         },
     )
     .map_err(|e| e.to_string())?;
-    let http_task = tokio::spawn(listen::serve_http(
+    shutdown.spawn(listen::serve_http(
         http_incoming,
         app,
         HttpSettings {
             header_read: http.header_read,
         },
-        stopped(stop),
+        shutdown.stopping(),
     ));
 
     tracing::info!("Server is listening on {}", listeners.http);
@@ -210,11 +190,9 @@ pub async fn start(config: &Config) -> Result<Running, String> {
     Ok(Running {
         grpc_addr,
         grace: listeners.drain_grace,
-        drain: config.delivery.send_timeout + Duration::from_secs(1),
         http_addr,
         service,
         shutdown,
-        tasks: vec![grpc_task, http_task],
     })
 }
 
@@ -237,17 +215,6 @@ fn max_connections(configured: Option<usize>) -> usize {
     max
 }
 
-/// Holds an in-flight guard from the moment an HTTP request arrives, so shutdown also waits for
-/// requests still sending their body.
-async fn counted(
-    axum::extract::State(in_flight): axum::extract::State<InFlight>,
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    let _guard = in_flight.start();
-    next.run(request).await
-}
-
 async fn bind(listen: &str) -> Result<TcpListener, String> {
     let addr = bind_address(listen);
     TcpListener::bind(&addr)
@@ -262,10 +229,6 @@ async fn report<E: std::fmt::Display>(
     if let Err(e) = served.await {
         tracing::error!(error = %e, "{what} server error");
     }
-}
-
-async fn stopped(mut stop: watch::Receiver<bool>) {
-    let _ = stop.wait_for(|s| *s).await;
 }
 
 fn bridge_settings(config: &Config) -> Settings {

@@ -17,7 +17,6 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Streaming};
 
 use crate::{
-    drain::InFlight,
     health::Health,
     metrics::Metrics,
     outcome::{Family, Outcome},
@@ -42,8 +41,6 @@ struct Inner {
     live: RwLock<Arc<Live>>,
     health: Arc<Health>,
     metrics: Arc<Metrics>,
-    /// Every push taken and not yet answered; shutdown waits for it to empty.
-    in_flight: InFlight,
     /// `GrpcStreamIdleTimeoutSec`: a StreamPush quiet this long, with nothing in flight, ends.
     stream_idle: Duration,
 }
@@ -67,7 +64,6 @@ impl PushService {
                 live: RwLock::new(Arc::new(live)),
                 health,
                 metrics,
-                in_flight: InFlight::default(),
                 stream_idle,
             }),
         }
@@ -100,15 +96,10 @@ impl PushService {
         &self.inner.health
     }
 
-    pub fn in_flight(&self) -> &InFlight {
-        &self.inner.in_flight
-    }
-
     /// Validates, routes and sends one push within the send budget.
     pub async fn push(&self, n: PushNotification) -> Result<Outcome, Rejection> {
         let metrics = &self.inner.metrics;
         let _timer = metrics.request_duration.start_timer();
-        let _in_flight = self.inner.in_flight.start();
         metrics.in_flight.inc();
         let _gauge = scopeguard(|| metrics.in_flight.dec());
         let push = push::prepare(n).inspect_err(|r| self.reject(r))?;

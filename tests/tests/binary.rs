@@ -206,6 +206,64 @@ async fn sigterm_during_500_slow_sends_loses_none() {
         .unwrap_or(false)));
 }
 
+/// The drain limit is the send budget in force at shutdown: after a SIGHUP that raises
+/// `SendTimeoutSec` from 2 to 10, a SIGTERM waits for a push that takes 4 s (it once cut it at
+/// the start-up budget's 3 s, and the caller got no answer).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_after_a_reload_drains_within_the_new_send_budget() {
+    use pushgate_tests::mock_apns::{MockApns, Reply};
+    let mock = MockApns::start().await;
+    mock.reply_with(|r, _| match r.header("apns-topic") {
+        Some("com.example.slow") => Reply::ok().after(Duration::from_secs(4)),
+        _ => Reply::ok(),
+    });
+    let key = pushgate_tests::apple::apple_key();
+    let dir = temp_dir("drain-reload");
+    let (http, grpc) = (free_port(), free_port());
+    let config = dir.join("pushgate.json");
+    let with_budget = |secs: u64, topic: &str| {
+        let mut json: serde_json::Value =
+            serde_json::from_str(&apple_json(&mock, &key, http, grpc, topic)).unwrap();
+        json["SendTimeoutSec"] = secs.into();
+        json.to_string()
+    };
+    std::fs::write(&config, with_budget(2, "com.example.fast")).unwrap();
+    let (mut child, base) = start_process(&mut pushgate(&config), http).await;
+    let push = r#"{"platform":"apple_rn","server_id":"s","device_id":"a1b2c3d4","type":"message"}"#;
+    assert_eq!(send_push(&base, push).await, "{\"status\":\"OK\"}\n");
+
+    std::fs::write(&config, with_budget(10, "com.example.slow")).unwrap();
+    Command::new("kill")
+        .args(["-HUP", &child.0.id().to_string()])
+        .status()
+        .unwrap();
+    // Reloaded once a push takes the new topic (and 4 s: the new budget allows it).
+    let started = Instant::now();
+    while mock.requests().last().unwrap().header("apns-topic") != Some("com.example.slow") {
+        assert_eq!(send_push(&base, push).await, "{\"status\":\"OK\"}\n");
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "reload not applied"
+        );
+    }
+
+    let sent = mock.requests().len();
+    let answer = tokio::spawn({
+        let base = base.clone();
+        async move { send_push(&base, push).await }
+    });
+    while mock.requests().len() == sent {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let status = terminate(&mut child).await;
+    assert_eq!(
+        answer.await.unwrap(),
+        "{\"status\":\"OK\"}\n",
+        "the push in flight is answered"
+    );
+    assert!(status.success(), "exit after SIGTERM: {status}");
+}
+
 #[tokio::test]
 async fn sighup_reloads_a_good_config_and_keeps_the_old_one_on_a_bad_one() {
     use pushgate_tests::mock_apns::{MockApns, Reply};
@@ -606,4 +664,52 @@ async fn standalone_bridge_takes_a_token_file_and_throttle_flags() {
         metrics.contains("service_request_duration_seconds_count 2"),
         "{metrics}"
     );
+}
+
+/// `--throttle-per-sec` keeps MPNS's per-client key (`X-Forwarded-For`): it once made the
+/// enforced limit one bucket for every client, so one busy server locked out the others.
+#[tokio::test]
+async fn standalone_bridge_throttles_each_client_apart() {
+    let dir = temp_dir("bridge-throttle");
+    let (http, grpc, bridge_port) = (free_port(), free_port(), free_port());
+    let config = write_config(&dir, http, grpc);
+    let (_proxy, _) = start_process(&mut pushgate(&config), http).await;
+    let _bridge = Process(
+        Command::new(binary("pushgate-bridge"))
+            .args([
+                "--upstream",
+                &format!("http://127.0.0.1:{grpc}"),
+                "--listen",
+                &format!("127.0.0.1:{bridge_port}"),
+                "--throttle-per-sec",
+                "1",
+                "--throttle-enforce",
+            ])
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let base = format!("http://127.0.0.1:{bridge_port}");
+    wait_until_up(&format!("{base}/readyz")).await;
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let push_from = |client_ip: &'static str| {
+        client
+            .post(format!("{base}/api/v1/send_push"))
+            .header("X-Forwarded-For", client_ip)
+            .body(r#"{"server_id":"s","device_id":"a1b2","platform":"apple_rn"}"#)
+            .send()
+    };
+    // One push a second: a burst from the first client is refused within it...
+    let mut refused = false;
+    for _ in 0..5 {
+        if push_from("192.0.2.1").await.unwrap().status() == 429 {
+            refused = true;
+            break;
+        }
+    }
+    assert!(refused, "the limit is enforced");
+    // ...and the second client, with a bucket of its own, is not.
+    let other = push_from("192.0.2.2").await.unwrap();
+    assert_eq!(other.status(), 200);
+    assert_eq!(other.text().await.unwrap(), "{\"status\":\"OK\"}\n");
 }

@@ -28,18 +28,30 @@ async fn bad_device_tokens_fail_alone_and_never_mark_a_target_down() {
     let mut client = grpc_client(&running).await;
 
     let huge = "a".repeat(100_000);
-    for (platform, token) in [
-        ("apple_rn", huge.as_str()),
-        ("apple_rn", "../../3/device/X"),
-        ("apple_rn", "a#b"),
-        ("apple_rn", "abcd?x=1"),
-        ("android_rn", huge.as_str()),
-        ("android_rn", "a b"),
-        ("android_rn", "tok/../x"),
+    // deviations.md 12: an APNs token that cannot be right is REMOVE `BadDeviceToken`, as
+    // MPNS's caller sees it once Apple refused it; an FCM one is FAIL, as for INVALID_ARGUMENT.
+    for (platform, token, status, reason) in [
+        ("apple_rn", huge.as_str(), Status::Remove, "BadDeviceToken"),
+        (
+            "apple_rn",
+            "../../3/device/X",
+            Status::Remove,
+            "BadDeviceToken",
+        ),
+        ("apple_rn", "a#b", Status::Remove, "BadDeviceToken"),
+        ("apple_rn", "abcd?x=1", Status::Remove, "BadDeviceToken"),
+        (
+            "android_rn",
+            huge.as_str(),
+            Status::Fail,
+            "InvalidDeviceToken",
+        ),
+        ("android_rn", "a b", Status::Fail, "InvalidDeviceToken"),
+        ("android_rn", "tok/../x", Status::Fail, "InvalidDeviceToken"),
     ] {
         let answer = send(&mut client, push(platform, token)).await;
-        assert_eq!(answer.status(), Status::Fail, "{platform}");
-        assert_eq!(answer.reason, "InvalidDeviceToken", "{platform}");
+        assert_eq!(answer.status(), status, "{platform} {:.20}", token);
+        assert_eq!(answer.reason, reason, "{platform}");
         assert!(
             answer.error.starts_with("invalid device Id: "),
             "{platform}: {}",
@@ -47,6 +59,17 @@ async fn bad_device_tokens_fail_alone_and_never_mark_a_target_down() {
         );
         assert!(!answer.error.contains(token), "the token is not echoed");
     }
+    // Over the MPNS HTTP API the APNs case is MPNS's REMOVE, byte for byte.
+    let http = reqwest::Client::new()
+        .post(format!("http://{}/api/v1/send_push", running.http_addr))
+        .body(r#"{"platform":"apple_rn","server_id":"s","device_id":"not-hex","type":"message","message":"m"}"#)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(http, "{\"status\":\"REMOVE\"}\n");
     assert!(apns.requests().is_empty(), "nothing reached APNs");
     assert!(fcm.requests().is_empty(), "nothing reached FCM");
     for target in ["apple_rn", "android_rn"] {

@@ -6,12 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::{
-    delivery::{Format, INVALID_TOKEN},
-    emoji,
-    outcome::Outcome,
-    push::Push,
-};
+use crate::{delivery::Format, emoji, outcome::Outcome, push::Push};
 use gojson::to_go_json;
 
 /// The longest device token taken, in hex digits. Apple's are 64 today and documented as of
@@ -29,6 +24,9 @@ fn check_token(token: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// APNs' reason for a token it cannot use; a REMOVE.
+const BAD_DEVICE_TOKEN: &str = "BadDeviceToken";
+
 /// An Apple target's request format; its one setting is the topic.
 pub struct ApnsFormat {
     /// `ApplePushTopic`: the `apns-topic` header (the app's bundle id).
@@ -39,7 +37,12 @@ impl Format for ApnsFormat {
     type Request = ApnsRequest;
 
     fn build(&self, push: &Push) -> Result<ApnsRequest, Outcome> {
-        check_token(&push.n.device_id).map_err(|why| Outcome::fail(why, INVALID_TOKEN))?;
+        // Never sent, but answered as MPNS's caller sees it: APNs would say `BadDeviceToken`,
+        // a REMOVE (docs/deviations.md, 12). The text stays for gRPC callers.
+        check_token(&push.n.device_id).map_err(|why| Outcome {
+            error: why,
+            ..Outcome::remove(BAD_DEVICE_TOKEN)
+        })?;
         build(push, &self.topic).map_err(|why| Outcome::fail(why, "PayloadTooLarge"))
     }
 

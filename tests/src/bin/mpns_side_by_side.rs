@@ -225,6 +225,10 @@ fn cases() -> Vec<Case> {
             Some("3: a token for another topic is a config error, FAIL not REMOVE"),
         ),
         ("dead0005", None),
+        (
+            "not-a-hex-token",
+            Some("12: a token that cannot be right is never sent; the answer is the same REMOVE"),
+        ),
     ] {
         let mut case = push_case(
             format!("APNs error for {token}"),
@@ -476,6 +480,10 @@ async fn main() {
         "dead0003" => mock_apns::Reply::reason(400, "TopicDisallowed"),
         "dead0004" => mock_apns::Reply::reason(400, "DeviceTokenNotForTopic"),
         "dead0005" => mock_apns::Reply::reason(413, "PayloadTooLarge"),
+        // What Apple answers a token that is not hex digits.
+        t if !t.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            mock_apns::Reply::reason(400, "BadDeviceToken")
+        }
         _ => mock_apns::Reply::ok(),
     });
     fcm.reply_with(|r, _| {
