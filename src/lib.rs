@@ -20,6 +20,8 @@
 //! # Ok(()) }
 //! ```
 
+#![forbid(unsafe_code)]
+
 pub mod v1 {
     tonic::include_proto!("pushgate.v1");
 

@@ -15,6 +15,8 @@
 //! `--instructions` counts the instructions pushgate executes per push under
 //! `valgrind --tool=callgrind`: a figure that does not move with the machine's load.
 
+#![forbid(unsafe_code)]
+
 use std::{
     process::{Child, Command, Stdio},
     sync::{Arc, Mutex},

@@ -7,6 +7,8 @@
 //! What it is: the few Go rules the proxy (config, payloads) and the bridge (request bodies,
 //! answers) must share. What it is not: a general JSON library, or part of the public gRPC API.
 
+#![forbid(unsafe_code)]
+
 use serde_json::{Map, Value};
 
 /// A decoded JSON object whose fields are read by their Go type.

@@ -12,6 +12,8 @@
 //! What it is not: protocol logic. tonic serves gRPC on `Incoming`; the bridge's router answers
 //! HTTP.
 
+#![forbid(unsafe_code)]
+
 mod accept;
 mod http;
 

@@ -7,6 +7,8 @@ use pushgate::v1::{
     SendPushRequest, SendPushResponse,
 };
 use tonic::transport::{Channel, Endpoint};
+
+use crate::tls_mismatch::Upstream;
 use tonic_health::pb::{health_check_response::ServingStatus, health_client::HealthClient};
 
 /// A `PushProxy` as the bridge sees it. Validation failures come back as `INVALID_ARGUMENT`
@@ -56,6 +58,8 @@ pub struct GrpcBackend {
     auth: Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>,
     /// The bridge's own MPNS metrics, when `/metrics` is on.
     metrics: Option<std::sync::Arc<crate::bridge_metrics::BridgeMetrics>>,
+    /// Where the channel goes, to explain a failed call that a TLS mismatch caused.
+    upstream: Option<Upstream>,
 }
 
 impl GrpcBackend {
@@ -68,7 +72,27 @@ impl GrpcBackend {
             .map_err(|e| format!("invalid --upstream {upstream}: {e}"))?
             .connect_timeout(Duration::from_secs(3))
             .connect_lazy();
-        Self::from_channel(channel, send_budget, auth_token)
+        let backend = Self::from_channel(channel, send_budget, auth_token)?;
+        Ok(match Upstream::from_url(upstream) {
+            Some(upstream) => backend.with_upstream(upstream),
+            None => backend,
+        })
+    }
+
+    /// Names where the channel goes, so a call failed by a TLS mismatch says what to change.
+    pub fn with_upstream(mut self, upstream: Upstream) -> Self {
+        self.upstream = Some(upstream);
+        self
+    }
+
+    /// A failed call, explained when a TLS mismatch caused it.
+    async fn explained<T>(&self, answer: Result<T, tonic::Status>) -> Result<T, tonic::Status> {
+        match (answer, &self.upstream) {
+            (Err(status), Some(upstream)) => {
+                Err(crate::tls_mismatch::explain(status, upstream).await)
+            }
+            (answer, _) => answer,
+        }
     }
 
     /// Over a channel the caller built (the Mattermost plugin, with its TLS settings).
@@ -90,6 +114,7 @@ impl GrpcBackend {
             deadline: send_budget + Duration::from_secs(2),
             auth,
             metrics: None,
+            upstream: None,
         })
     }
 
@@ -131,7 +156,8 @@ impl Backend for GrpcBackend {
         let mut client = PushProxyClient::new(self.channel.clone());
         let started = std::time::Instant::now();
         let answer = client.send_push(req).await.map(|r| r.into_inner());
-        self.observed(started, answer)
+        let answer = self.observed(started, answer);
+        self.explained(answer).await
     }
 
     async fn send_ack(&self, ack: PushAck) -> Result<SendAckResponse, tonic::Status> {
@@ -139,7 +165,8 @@ impl Backend for GrpcBackend {
         let mut client = PushProxyClient::new(self.channel.clone());
         let started = std::time::Instant::now();
         let answer = client.send_ack(req).await.map(|r| r.into_inner());
-        self.observed(started, answer)
+        let answer = self.observed(started, answer);
+        self.explained(answer).await
     }
 
     fn metrics(&self) -> Option<String> {

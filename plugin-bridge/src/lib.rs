@@ -2,6 +2,8 @@
 //! exactly as MPNS answers it, with the work done by a pushgate `PushProxy` — in-process when
 //! embedded in the `pushgate` binary, over gRPC when run as `pushgate-bridge`.
 
+#![forbid(unsafe_code)]
+
 pub mod backend;
 mod bridge_metrics;
 pub mod build_info;
@@ -10,6 +12,7 @@ pub mod routes;
 mod shared_window;
 pub mod shutdown;
 pub mod throttle;
+pub mod tls_mismatch;
 
 pub use backend::{Backend, GrpcBackend, Readiness};
 pub use bridge_metrics::prometheus_text;

@@ -4,6 +4,8 @@
 //! The gRPC auth token comes from `--auth-token-file`, or `PUSHGATE_GRPC_AUTH_TOKEN`; the old
 //! `--auth-token TOKEN` still works but shows the secret to anyone who can run `ps`.
 
+#![forbid(unsafe_code)]
+
 use std::{path::PathBuf, sync::Arc, time::Duration};
 
 use clap::Parser;

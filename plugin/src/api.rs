@@ -5,7 +5,8 @@ use gobwire::Interface;
 
 use crate::wire::{
     Command, Empty, ErrorReturns, HasPermissionToArgs, HasPermissionToReturns,
-    LoadConfigurationReturns, LogArgs, Permission, RegisterCommandArgs,
+    LoadConfigurationReturns, LogArgs, Permission, RegisterCommandArgs, SavePluginConfigArgs,
+    SavePluginConfigReturns,
 };
 
 #[derive(Clone)]
@@ -33,6 +34,41 @@ impl Api {
             .await
             .map_err(|e| e.to_string())?;
         Ok(r.json)
+    }
+
+    /// Replaces the plugin's stored settings with `settings` (a JSON object as
+    /// `load_configuration` gives it: strings, booleans and numbers, which is all the manifest
+    /// defines); the server then calls `OnConfigurationChange`.
+    pub async fn save_configuration(
+        &self,
+        settings: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<(), String> {
+        use serde_json::Value;
+        let settings = settings
+            .iter()
+            .filter_map(|(key, value)| {
+                let value = match value {
+                    Value::String(s) => Interface::string(s.as_str()),
+                    Value::Bool(b) => Interface::bool(*b),
+                    // Go's JSON gives float64 for every number: the server stores those.
+                    Value::Number(n) => Interface::float64(n.as_f64()?),
+                    Value::Null | Value::Array(_) | Value::Object(_) => return None,
+                };
+                Some((key.clone(), Some(value)))
+            })
+            .collect();
+        let r: SavePluginConfigReturns = self
+            .client
+            .call(
+                "Plugin.SavePluginConfig",
+                &SavePluginConfigArgs { settings },
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        match r.a {
+            None => Ok(()),
+            Some(e) => Err(e.to_string()),
+        }
     }
 
     /// Writes to the server log, tagged with the plugin id. Pairs are key, value, key, value.

@@ -11,7 +11,7 @@ use go_netrpc::{Server, ServiceError};
 use goplugin::MuxBroker;
 use http_body_util::BodyExt;
 use pushgate::v1::{PushAck, PushNotification, SendAckResponse, SendPushResponse, Status};
-use pushgate_bridge::{routes, Backend, GrpcBackend, Readiness, Shutdown};
+use pushgate_bridge::{routes, tls_mismatch::Upstream, Backend, GrpcBackend, Readiness, Shutdown};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 use tower::ServiceExt;
 
@@ -140,6 +140,14 @@ impl Plugin {
                 .await
             }
         }
+        if let Err(e) = ensure_path_secret(&api).await {
+            api.log(
+                Level::Error,
+                "pushgate plugin: no PathSecret could be generated; press Regenerate in the plugin's settings",
+                &[("error", &e)],
+            )
+            .await;
+        }
         let _ = self.configure().await;
         if let Err(e) = api.register_command(slash_command()).await {
             api.log(
@@ -221,11 +229,14 @@ impl Plugin {
             }
         }
         let channel = channel(&settings)?;
-        let backend = GrpcBackend::from_channel(
+        let mut backend = GrpcBackend::from_channel(
             channel.clone(),
             settings.send_timeout,
             settings.auth_token.as_deref(),
         )?;
+        if let Some(upstream) = Upstream::from_url(&settings.endpoint()) {
+            backend = backend.with_upstream(upstream);
+        }
         let backend = Counting {
             inner: backend,
             counters: self.counters.clone(),
@@ -414,6 +425,47 @@ pub fn slash_command() -> Command {
 
 /// The answer to `/pushgate` for anyone but a system admin.
 pub const NOT_AN_ADMIN: &str = "Only a system admin can use /pushgate.";
+
+/// Mattermost fills a `generated` setting only when an admin saves the settings page or presses
+/// Regenerate, not when the plugin is enabled first: without this, every push would answer FAIL
+/// until then. A missing or empty `PathSecret` gets a fresh one, saved through the plugin API (so
+/// the System Console and `/pushgate status` show it). One an admin set is never replaced.
+async fn ensure_path_secret(api: &Api) -> Result<(), String> {
+    let json = api.load_configuration().await?;
+    let mut settings: serde_json::Map<String, serde_json::Value> = if json.is_empty() {
+        serde_json::Map::new()
+    } else {
+        serde_json::from_slice(&json).map_err(|e| format!("settings are not a JSON object: {e}"))?
+    };
+    let empty = match settings.get("pathsecret") {
+        None | Some(serde_json::Value::Null) => true,
+        Some(serde_json::Value::String(s)) => s.is_empty(),
+        Some(_) => false,
+    };
+    if !empty {
+        return Ok(());
+    }
+    settings.insert("pathsecret".into(), new_path_secret()?.into());
+    api.save_configuration(&settings).await?;
+    api.log(
+        Level::Info,
+        "pushgate plugin generated a PathSecret; /pushgate status shows the Push Notification Server value",
+        &[],
+    )
+    .await;
+    Ok(())
+}
+
+/// 32 characters of letters, digits, `-` and `_`: 192 random bits.
+fn new_path_secret() -> Result<String, String> {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut bytes = [0u8; 32];
+    getrandom::getrandom(&mut bytes).map_err(|e| format!("no randomness: {e}"))?;
+    Ok(bytes
+        .iter()
+        .map(|b| ALPHABET[usize::from(b & 63)] as char)
+        .collect())
+}
 
 /// The gRPC channel for `settings`: connected on first use, so activation never waits on it.
 fn channel(settings: &Settings) -> Result<Channel, String> {

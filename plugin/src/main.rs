@@ -9,6 +9,8 @@
 //! yamux, go-plugin's control stream and stream broker), `go-netrpc` (Go's net/rpc) and `gobwire`
 //! (Go's gob). This crate is the Mattermost layer on top of them and nothing else.
 
+#![forbid(unsafe_code)]
+
 mod api;
 mod gate;
 #[cfg(test)]

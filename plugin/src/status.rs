@@ -9,6 +9,8 @@ use std::{
 use tonic::transport::Channel;
 use tonic_health::pb::{health_check_response::ServingStatus, health_client::HealthClient};
 
+use pushgate_bridge::tls_mismatch::{self, Upstream};
+
 use crate::settings::Settings;
 
 /// The push platform `Type`s Mattermost's apps use; pushgate reports health for each it serves.
@@ -32,8 +34,9 @@ impl Counters {
     }
 }
 
-/// One health answer, as text: `SERVING`, `NOT_SERVING`, … or why there was none.
-async fn health(channel: &Channel, service: &str) -> Option<String> {
+/// One health answer, as text: `SERVING`, `NOT_SERVING`, … or why there was none (a TLS
+/// mismatch in words that name the fix).
+async fn health(channel: &Channel, upstream: Option<&Upstream>, service: &str) -> Option<String> {
     let mut client = HealthClient::new(channel.clone());
     let mut request = tonic::Request::new(tonic_health::pb::HealthCheckRequest {
         service: service.to_string(),
@@ -48,7 +51,13 @@ async fn health(channel: &Channel, service: &str) -> Option<String> {
         }),
         // pushgate does not serve this platform: leave it out.
         Err(s) if s.code() == tonic::Code::NotFound && !service.is_empty() => None,
-        Err(s) => Some(format!("unreachable ({}: {})", s.code(), s.message())),
+        Err(s) => {
+            let s = match upstream {
+                Some(upstream) => tls_mismatch::explain(s, upstream).await,
+                None => s,
+            };
+            Some(format!("unreachable ({}: {})", s.code(), s.message()))
+        }
     }
 }
 
@@ -75,15 +84,17 @@ pub async fn report(
             "plaintext"
         }
     );
-    let process = health(channel, "").await.unwrap_or_default();
+    let upstream = Upstream::from_url(&settings.endpoint());
+    let upstream = upstream.as_ref();
+    let process = health(channel, upstream, "").await.unwrap_or_default();
     out.push_str(&format!("- process: {process}\n"));
-    let api = health(channel, "pushgate.v1.PushProxy")
+    let api = health(channel, upstream, "pushgate.v1.PushProxy")
         .await
         .unwrap_or_else(|| "SERVICE_UNKNOWN".into());
     out.push_str(&format!("- pushgate.v1.PushProxy: {api}\n"));
     if !process.starts_with("unreachable") {
         for platform in PLATFORM_TYPES {
-            if let Some(status) = health(channel, platform).await {
+            if let Some(status) = health(channel, upstream, platform).await {
                 out.push_str(&format!("- {platform}: {status}\n"));
             }
         }

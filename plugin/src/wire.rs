@@ -240,6 +240,22 @@ pub struct LoadConfigurationReturns {
     pub json: Vec<u8>,
 }
 
+/// `Z_SavePluginConfigArgs`: the plugin's whole settings map, which replaces the stored one.
+#[derive(Gob, Debug, Default, Clone, PartialEq)]
+#[gob(name = "Z_SavePluginConfigArgs")]
+pub struct SavePluginConfigArgs {
+    #[gob(name = "A")]
+    pub settings: BTreeMap<String, Option<Interface>>,
+}
+
+/// `Z_SavePluginConfigReturns`: nil, or why the server refused.
+#[derive(Gob, Debug, Default, Clone, PartialEq)]
+#[gob(name = "Z_SavePluginConfigReturns")]
+pub struct SavePluginConfigReturns {
+    #[gob(name = "A")]
+    pub a: Option<AppError>,
+}
+
 /// `model.Permission`: the server checks a permission by its id.
 #[derive(Gob, Debug, Default, Clone, PartialEq)]
 #[gob(name = "Permission")]

@@ -11,6 +11,8 @@ pub use pushgate_bridge::ThrottleSettings;
 /// The config pushgate runs on when no file is given or found: dry-run targets, loopback only.
 pub const EMBEDDED_DRY_RUN: &str = include_str!("../../config/dry-run.json");
 
+/// MPNS's wait before the second attempt (docs/mpns-contract.md §5.2).
+pub const FIRST_RETRY_WAIT: Duration = Duration::from_secs(1);
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listeners: Listeners,
@@ -91,6 +93,9 @@ pub struct Delivery {
     pub send_timeout: Duration,
     /// `RetryTimeoutSec` (0 → 8, at most `send_timeout`): the budget of one attempt.
     pub retry_timeout: Duration,
+    /// The wait before the second attempt, doubled before the third: MPNS's 1 s. Not a config
+    /// key: tests shorten it so they need not sleep real seconds.
+    pub retry_backoff: Duration,
     /// `RemoveOnMismatch`: answer MPNS's REMOVE instead of FAIL for a token of another
     /// app or sender (docs/deviations.md, 3).
     pub remove_on_mismatch: bool,
@@ -306,6 +311,7 @@ impl Config {
             delivery: Delivery {
                 send_timeout: secs(send_secs),
                 retry_timeout: secs(retry_secs),
+                retry_backoff: FIRST_RETRY_WAIT,
                 remove_on_mismatch: o.boolean("RemoveOnMismatch")?,
                 upstream: UpstreamLimits {
                     connections: count_or(int("UpstreamMaxConnections")?, 8),

@@ -6,6 +6,8 @@
 //! `delivery.rs` runs the attempts against a provider (`apns/`, `fcm/`); `outcome.rs` is what
 //! comes back. docs/anatomy-of-a-push.md walks the whole path.
 
+#![forbid(unsafe_code)]
+
 mod apns;
 mod bridge_backend;
 pub mod config;

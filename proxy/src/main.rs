@@ -1,5 +1,7 @@
 //! The `pushgate` binary: `pushgate [--config FILE]`, also MPNS's `-config FILE` and `-version`.
 
+#![forbid(unsafe_code)]
+
 use std::path::{Path, PathBuf};
 
 use pushgate_bridge::build_info;

@@ -8,18 +8,20 @@ use std::time::{Duration, Instant};
 use crate::config::Config;
 
 pub const MAX_ATTEMPTS: u32 = 3;
-const FIRST_WAIT: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone, Copy)]
 pub struct RetryPolicy {
     /// `RetryTimeoutSec`: no single attempt may take longer.
     attempt_timeout: Duration,
+    /// The first wait; each next one doubles it.
+    first_wait: Duration,
 }
 
 impl RetryPolicy {
     pub fn from_config(config: &Config) -> Self {
         RetryPolicy {
             attempt_timeout: config.delivery.retry_timeout,
+            first_wait: config.delivery.retry_backoff,
         }
     }
 
@@ -39,7 +41,7 @@ impl RetryPolicy {
         if done >= MAX_ATTEMPTS {
             return None;
         }
-        let backoff = FIRST_WAIT * 2u32.pow(done.saturating_sub(1));
+        let backoff = self.first_wait * 2u32.pow(done.saturating_sub(1));
         let wait = retry_after.map_or(backoff, |r| r.max(backoff));
         // Waiting past the budget cannot lead to an answer in time.
         (Instant::now() + wait < deadline).then_some(wait)
@@ -66,6 +68,7 @@ mod tests {
     fn waits_double_and_stop_at_three_attempts_or_the_budget() {
         let r = RetryPolicy {
             attempt_timeout: Duration::from_secs(8),
+            first_wait: crate::config::FIRST_RETRY_WAIT,
         };
         let far = Instant::now() + Duration::from_secs(60);
         assert_eq!(r.next_wait(1, None, far), Some(Duration::from_secs(1)));

@@ -1,6 +1,8 @@
 //! Shared pieces of pushgate's end-to-end tests: configs, a server started on free loopback
 //! ports, clients, and the path of the built binaries.
 
+#![forbid(unsafe_code)]
+
 use std::path::PathBuf;
 
 use pushgate::v1::push_proxy_client::PushProxyClient;
@@ -16,7 +18,11 @@ pub mod mock_fcm;
 pub mod mock_tls;
 pub mod pki;
 pub mod process;
+pub mod recorder;
 pub mod reply;
+
+/// The first retry wait of in-process tests ([`dry_run_config`]).
+pub const RETRY_BACKOFF: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// A config whose four targets are dry-run, listening on free loopback ports.
 pub fn dry_run_config() -> Config {
@@ -25,6 +31,9 @@ pub fn dry_run_config() -> Config {
     config.listeners.grpc = "127.0.0.1:0".into();
     // In-process tests shut down often; the drain grace has its own test.
     config.listeners.drain_grace = std::time::Duration::ZERO;
+    // Retries wait 50 ms, then 100 ms, not MPNS's 1 s and 2 s: the schedule is the same, the
+    // suite does not sleep real seconds. One test keeps the real waits (apns.rs).
+    config.delivery.retry_backoff = RETRY_BACKOFF;
     config
 }
 
@@ -178,24 +187,18 @@ pub fn push(platform: &str, device_id: &str) -> pushgate::v1::PushNotification {
     }
 }
 
-/// Whether `command` (a program and its arguments, e.g. `["go", "version"]`) runs and
-/// succeeds; when it does not, a test must fail under CI and may skip elsewhere ([`available`]),
-/// naming `what` is missing.
-pub fn have(command: &[&str], what: &str) -> bool {
+/// Fails the test, naming `what` to install, unless `command` (a program and its arguments,
+/// e.g. `["go", "version"]`) runs and succeeds. Outside CI a test whose tool is missing is
+/// compiled as ignored (tests/build.rs), so this fails only where the tool must be there.
+pub fn need(command: &[&str], what: &str) {
     let found = std::process::Command::new(command[0])
         .args(&command[1..])
         .output()
         .map(|o| o.status.success())
         .unwrap_or(false);
-    available(found, what)
-}
-
-/// Whether a tool a test needs is there (`found`): a test must not pass silently without it,
-/// so under CI (`CI` set) its absence fails the test; elsewhere the test says it skipped.
-pub fn available(found: bool, what: &str) -> bool {
-    if !found {
-        assert!(std::env::var_os("CI").is_none(), "CI needs {what}");
-        eprintln!("skipped: {what} is missing");
-    }
-    found
+    assert!(
+        found,
+        "this test needs {what}: `{}` failed",
+        command.join(" ")
+    );
 }

@@ -1,13 +1,7 @@
 //! A mock APNs: HTTP/2 over TLS (ALPN h2, a certificate made at start-up by rcgen) that records
 //! every request and answers as a test scripts it. Optionally requires a client certificate.
 
-use std::{
-    net::SocketAddr,
-    sync::{
-        atomic::{AtomicUsize, Ordering},
-        Arc, Mutex,
-    },
-};
+use std::{net::SocketAddr, sync::Arc};
 
 use bytes::Bytes;
 use futures::StreamExt;
@@ -17,23 +11,12 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
-use crate::mock_tls::{mock_tls, MockTls};
+use crate::{
+    mock_tls::{mock_tls, MockTls},
+    recorder::Recorder,
+};
 
-/// One request as APNs received it.
-#[derive(Debug, Clone)]
-pub struct Recorded {
-    pub method: String,
-    pub path: String,
-    pub headers: http::HeaderMap,
-    pub body: String,
-}
-
-impl Recorded {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
-    }
-}
-
+pub use crate::recorder::Recorded;
 pub use crate::reply::Reply;
 
 impl Reply {
@@ -46,23 +29,11 @@ impl Reply {
 /// APNs names every answer.
 const APNS_ID: &str = "11111111-2222-3333-4444-555555555555";
 
-type Script = Box<dyn Fn(&Recorded, usize) -> Reply + Send + Sync>;
-
-struct State {
-    requests: Mutex<Vec<Recorded>>,
-    /// Off for long benchmark runs, where keeping every request would grow without bound.
-    recording: std::sync::atomic::AtomicBool,
-    connections: AtomicUsize,
-    /// Pushes received, recorded or not.
-    received: AtomicUsize,
-    script: Mutex<Arc<Script>>,
-}
-
 pub struct MockApns {
     pub addr: SocketAddr,
     /// The PEM of the mock's self-signed certificate: the CA file a client must trust.
     pub ca_pem: String,
-    state: Arc<State>,
+    state: Arc<Recorder>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -100,13 +71,7 @@ impl MockApns {
 
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let state = Arc::new(State {
-            requests: Mutex::new(Vec::new()),
-            recording: std::sync::atomic::AtomicBool::new(true),
-            connections: AtomicUsize::new(0),
-            received: AtomicUsize::new(0),
-            script: Mutex::new(Arc::new(Box::new(|_, _| Reply::ok()))),
-        });
+        let state = Arc::new(Recorder::default());
         let task = tokio::spawn(accept_loop(listener, acceptor, state.clone(), streams));
         MockApns {
             addr,
@@ -122,33 +87,33 @@ impl MockApns {
 
     /// Scripts the answers: called with each request and its 0-based number.
     pub fn reply_with(&self, f: impl Fn(&Recorded, usize) -> Reply + Send + Sync + 'static) {
-        *self.state.script.lock().unwrap() = Arc::new(Box::new(f));
+        self.state.reply_with(f);
     }
 
     /// Stops keeping requests (they are still answered and counted by the caller).
     pub fn stop_recording(&self) {
-        self.state.recording.store(false, Ordering::SeqCst);
+        self.state.stop_recording();
     }
 
     pub fn requests(&self) -> Vec<Recorded> {
-        self.state.requests.lock().unwrap().clone()
+        self.state.requests()
     }
 
     /// Pushes received so far, also while not recording.
     pub fn received(&self) -> usize {
-        self.state.received.load(Ordering::SeqCst)
+        self.state.received()
     }
 
     /// TLS connections accepted so far.
     pub fn connections(&self) -> usize {
-        self.state.connections.load(Ordering::SeqCst)
+        self.state.connections()
     }
 }
 
 async fn accept_loop(
     listener: TcpListener,
     acceptor: TlsAcceptor,
-    state: Arc<State>,
+    state: Arc<Recorder>,
     streams: u32,
 ) {
     loop {
@@ -162,7 +127,7 @@ async fn accept_loop(
             let Ok(tls) = acceptor.accept(tcp).await else {
                 return;
             };
-            state.connections.fetch_add(1, Ordering::SeqCst);
+            state.connected();
             let service = service_fn(move |req| handle(req, state.clone()));
             let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
                 .max_concurrent_streams(streams)
@@ -174,7 +139,7 @@ async fn accept_loop(
 
 async fn handle(
     req: Request<Incoming>,
-    state: Arc<State>,
+    state: Arc<Recorder>,
 ) -> Result<Response<BoxBody<Bytes, std::convert::Infallible>>, hyper::Error> {
     let (parts, body) = req.into_parts();
     let body = body.collect().await?.to_bytes();
@@ -184,18 +149,7 @@ async fn handle(
         headers: parts.headers,
         body: String::from_utf8_lossy(&body).into_owned(),
     };
-    state.received.fetch_add(1, Ordering::SeqCst);
-    let (n, script) = {
-        let mut requests = state.requests.lock().unwrap();
-        if state.recording.load(Ordering::SeqCst) {
-            requests.push(recorded.clone());
-        }
-        (
-            requests.len().saturating_sub(1),
-            state.script.lock().unwrap().clone(),
-        )
-    };
-    let reply = script(&recorded, n);
+    let reply = state.take(recorded);
     if !reply.delay.is_zero() {
         tokio::time::sleep(reply.delay).await;
     }

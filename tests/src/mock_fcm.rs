@@ -40,23 +40,8 @@ pub fn service_key() -> &'static (String, String) {
     })
 }
 
-#[derive(Debug, Clone)]
-pub struct Recorded {
-    pub path: String,
-    pub headers: HeaderMap,
-    pub body: String,
-}
-
-impl Recorded {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
-    }
-    /// The message's `data` map.
-    pub fn data(&self) -> serde_json::Value {
-        serde_json::from_str::<serde_json::Value>(&self.body).unwrap()["message"]["data"].clone()
-    }
-}
-
+pub use crate::recorder::Recorded;
+use crate::recorder::Recorder;
 pub use crate::reply::Reply;
 
 impl Reply {
@@ -74,16 +59,9 @@ impl Reply {
 /// FCM's answer to a message it took.
 const SENT: &str = r#"{"name":"projects/project-x/messages/0:1"}"#;
 
-type Script = Arc<dyn Fn(&Recorded, usize) -> Reply + Send + Sync>;
-
 struct Inner {
-    requests: Mutex<Vec<Recorded>>,
-    /// Off for long benchmark runs, where keeping every request would grow without bound.
-    recording: std::sync::atomic::AtomicBool,
-    connections: AtomicUsize,
-    /// Messages received with a valid token, recorded or not.
-    received: AtomicUsize,
-    script: Mutex<Script>,
+    /// The messages taken with a valid access token (token requests count only connections).
+    recorder: Recorder,
     issued: Mutex<Vec<String>>,
     token_fetches: AtomicUsize,
     token_down: std::sync::atomic::AtomicBool,
@@ -122,11 +100,7 @@ impl MockFcm {
 
     async fn start_with(tls: bool) -> Self {
         let inner = Arc::new(Inner {
-            requests: Mutex::new(Vec::new()),
-            recording: std::sync::atomic::AtomicBool::new(true),
-            connections: AtomicUsize::new(0),
-            received: AtomicUsize::new(0),
-            script: Mutex::new(Arc::new(|_, _| Reply::ok())),
+            recorder: Recorder::default(),
             issued: Mutex::new(Vec::new()),
             token_fetches: AtomicUsize::new(0),
             token_down: Default::default(),
@@ -159,7 +133,7 @@ impl MockFcm {
                 while let Ok((tcp, _)) = listener.accept().await {
                     let _ = tcp.set_nodelay(true);
                     let (acceptor, app) = (acceptor.clone(), app.clone());
-                    counted.connections.fetch_add(1, Ordering::SeqCst);
+                    counted.recorder.connected();
                     tokio::spawn(async move {
                         let Ok(tls) = acceptor.accept(tcp).await else {
                             return;
@@ -184,7 +158,7 @@ impl MockFcm {
         let listener = axum::serve::ListenerExt::tap_io(listener, move |tcp| {
             // Without it an answer's last segment waits for the client's delayed ACK (~40 ms).
             let _ = tcp.set_nodelay(true);
-            counted.connections.fetch_add(1, Ordering::SeqCst);
+            counted.recorder.connected();
         });
         let task = tokio::spawn(async move {
             axum::serve(listener, app).await.unwrap();
@@ -212,27 +186,27 @@ impl MockFcm {
 
     /// Scripts the answers: called with each request and its 0-based number.
     pub fn reply_with(&self, f: impl Fn(&Recorded, usize) -> Reply + Send + Sync + 'static) {
-        *self.inner.script.lock().unwrap() = Arc::new(f);
+        self.inner.recorder.reply_with(f);
     }
 
     /// Stops keeping requests (they are still answered and counted by the caller).
     pub fn stop_recording(&self) {
-        self.inner.recording.store(false, Ordering::SeqCst);
+        self.inner.recorder.stop_recording();
     }
 
     /// The messages received (token requests are counted by `token_fetches`).
     pub fn requests(&self) -> Vec<Recorded> {
-        self.inner.requests.lock().unwrap().clone()
+        self.inner.recorder.requests()
     }
 
     /// Connections accepted so far (messages and token requests share the listener).
     pub fn connections(&self) -> usize {
-        self.inner.connections.load(Ordering::SeqCst)
+        self.inner.recorder.connections()
     }
 
     /// Messages received so far (with a valid access token), also while not recording.
     pub fn received(&self) -> usize {
-        self.inner.received.load(Ordering::SeqCst)
+        self.inner.recorder.received()
     }
 
     pub fn token_fetches(&self) -> usize {
@@ -333,22 +307,12 @@ async fn send(
             .into_response();
     }
     let recorded = Recorded {
+        method: "POST".into(),
         path: format!("/v1/projects/{project}/messages:send"),
         headers,
         body,
     };
-    inner.received.fetch_add(1, Ordering::SeqCst);
-    let (n, script) = {
-        let mut requests = inner.requests.lock().unwrap();
-        if inner.recording.load(Ordering::SeqCst) {
-            requests.push(recorded.clone());
-        }
-        (
-            requests.len().saturating_sub(1),
-            inner.script.lock().unwrap().clone(),
-        )
-    };
-    let reply = script(&recorded, n);
+    let reply = inner.recorder.take(recorded);
     if !reply.delay.is_zero() {
         tokio::time::sleep(reply.delay).await;
     }

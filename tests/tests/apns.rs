@@ -199,18 +199,27 @@ async fn device_token_not_for_topic_is_a_config_error_not_a_removal() {
     assert_eq!(requests, 1);
 }
 
+/// The one test with MPNS's real waits (the others wait 50 ms and 100 ms).
 #[tokio::test]
 async fn server_errors_are_retried_three_times_then_fail() {
+    let mock = MockApns::start().await;
+    mock.reply_with(|_, _| Reply::reason(500, "InternalServerError"));
+    let key = apple_key();
+    let mut config = apple_config(&mock, &key);
+    config.delivery.retry_backoff = pushgate_proxy::config::FIRST_RETRY_WAIT;
+    let running = start(&config).await;
+    let mut client = grpc_client(&running).await;
     let started = Instant::now();
-    let (answer, requests) = outcome_for(Reply::reason(500, "InternalServerError"), false).await;
+    let answer = send(&mut client, from_json(r#"{"platform":"apple_rn-v2","server_id":"s","device_id":"a1b2c3d4","type":"message","message":"m"}"#)).await;
     assert_eq!(answer.status(), Status::Fail);
     assert_eq!(answer.error, "unknown send response error");
     assert_eq!(answer.reason, "InternalServerError");
-    assert_eq!(requests, 3);
+    assert_eq!(mock.requests().len(), 3);
     assert!(
         started.elapsed() >= Duration::from_secs(3),
         "waited 1 s + 2 s between attempts"
     );
+    running.shutdown().await;
 }
 
 #[tokio::test]
@@ -305,8 +314,8 @@ async fn unreachable_apns_fails_with_transport_error_after_three_attempts() {
     assert_eq!(answer.error, "unknown transport error");
     assert_eq!(answer.reason, "RequestError");
     assert!(
-        started.elapsed() >= Duration::from_secs(3),
-        "1 s + 2 s of backoff"
+        started.elapsed() >= pushgate_tests::RETRY_BACKOFF * 3,
+        "the first wait and twice it between attempts"
     );
     running.shutdown().await;
 }
@@ -339,10 +348,9 @@ async fn no_answer_within_retry_timeout_is_a_transport_error() {
     assert_eq!(answer.status(), Status::Fail);
     assert_eq!(answer.error, "unknown transport error");
     assert_eq!(attempts, 3, "three attempts, each cut at RetryTimeoutSec");
-    assert!(
-        took >= Duration::from_secs(6) && took < Duration::from_secs(15),
-        "{took:?}"
-    );
+    // Three attempts of 1 s, and the two waits between them.
+    let least = Duration::from_secs(3) + pushgate_tests::RETRY_BACKOFF * 3;
+    assert!(took >= least && took < Duration::from_secs(15), "{took:?}");
 }
 
 #[tokio::test]

@@ -4,15 +4,15 @@
 //! a StreamPush of 1,000, and health Check and Watch. Each client checks every answer itself
 //! and prints "N checks passed"; these tests start what it talks to and read its verdict.
 //!
-//! A client whose toolchain is missing fails under CI (`CI` set) and is skipped elsewhere.
+//! A client whose toolchain is missing fails under CI (`CI` set) and is ignored elsewhere.
 
 use std::{path::PathBuf, process::Command};
 
 use pushgate_proxy::server::Running;
 use pushgate_tests::{
     apple::{apple_config, apple_key},
-    have,
     mock_apns::{self, MockApns},
+    need,
     pki::Pki,
     start, temp_dir,
 };
@@ -99,10 +99,9 @@ async fn run_client(name: &str, commands: Vec<Command>) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(missing_go, ignore = "needs Go (`go version` failed here)")]
 async fn go_client() {
-    if !have(&["go", "version"], "go") {
-        return;
-    }
+    need(&["go", "version"], "Go");
     let dir = example("go");
     let mut generate = Command::new("sh");
     generate.arg("generate.sh").current_dir(&dir);
@@ -112,10 +111,10 @@ async fn go_client() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(missing_node, ignore = "needs Node.js and npm (not found here)")]
 async fn node_client() {
-    if !have(&["node", "--version"], "node") || !have(&["npm", "--version"], "npm") {
-        return;
-    }
+    need(&["node", "--version"], "Node.js");
+    need(&["npm", "--version"], "npm");
     let dir = example("node");
     let mut install = Command::new("npm");
     install
@@ -127,10 +126,10 @@ async fn node_client() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(missing_maven, ignore = "needs Maven and a JDK (not found here)")]
 async fn java_client() {
-    if !have(&["mvn", "--version"], "mvn") || !have(&["java", "-version"], "java") {
-        return;
-    }
+    need(&["mvn", "--version"], "Maven");
+    need(&["java", "-version"], "a JDK");
     let dir = example("java");
     let mut build = Command::new("mvn");
     build.args(["-q", "-B", "package"]).current_dir(&dir);
@@ -141,13 +140,15 @@ async fn java_client() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    missing_python_grpc,
+    ignore = "needs Python's grpcio: pip install -r examples/python/requirements.txt"
+)]
 async fn python_client() {
-    if !have(
+    need(
         &["python3", "-c", "import grpc, grpc_health, grpc_tools"],
         "pip install -r examples/python/requirements.txt",
-    ) {
-        return;
-    }
+    );
     let dir = example("python");
     let mut generate = Command::new("sh");
     generate.arg("generate.sh").current_dir(&dir);

@@ -4,7 +4,7 @@
 //! `Type`: its exit code is what the kubelet acts on.
 //!
 //! The probe is built from the Go module proxy into `target/tools`; without Go the test fails
-//! under CI and is skipped elsewhere.
+//! under CI and is ignored elsewhere.
 
 use std::{
     path::PathBuf,
@@ -12,16 +12,16 @@ use std::{
 };
 
 use pushgate_proxy::config::AppleSettings;
-use pushgate_tests::{available, dry_run_config, pki::Pki, start, temp_dir};
+use pushgate_tests::{dry_run_config, pki::Pki, start, temp_dir};
 
 const PROBE: &str = "github.com/grpc-ecosystem/grpc-health-probe@v0.4.62";
 
 /// The probe binary, built once per target directory.
-fn probe() -> Option<PathBuf> {
+fn probe() -> PathBuf {
     let tools = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/tools");
     let binary = tools.join("grpc-health-probe");
     if binary.exists() {
-        return Some(binary);
+        return binary;
     }
     let built = Command::new("go")
         .args(["install", PROBE])
@@ -29,7 +29,11 @@ fn probe() -> Option<PathBuf> {
         .status()
         .map(|s| s.success())
         .unwrap_or(false);
-    available(built, &format!("{PROBE}, built with Go")).then_some(binary)
+    assert!(
+        built,
+        "{PROBE} did not build with Go (the Go module proxy must serve it)"
+    );
+    binary
 }
 
 fn run(probe: &PathBuf, args: &[&str]) -> Output {
@@ -55,8 +59,12 @@ fn serving(probe: &PathBuf, common: &[&str], service: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    missing_go,
+    ignore = "needs Go, to build grpc_health_probe (`go version` failed here)"
+)]
 async fn grpc_health_probe_plaintext_tls_and_mtls() {
-    let Some(probe) = probe() else { return };
+    let probe = probe();
     let pki = Pki::write(&temp_dir("probe"));
 
     // Plaintext, with a platform whose credentials do not load: NOT_SERVING is exit code 4,

@@ -85,6 +85,7 @@ fn closed_within(tcp: &mut TcpStream, wait: Duration) -> bool {
 /// Out of descriptors, the gRPC listener retried `accept` at once, for ever: 113% CPU, and every
 /// probe timed out until descriptors freed up.
 #[tokio::test]
+#[cfg_attr(missing_prlimit, ignore = "needs prlimit (Debian package util-linux)")]
 async fn out_of_descriptors_accept_backs_off_and_recovers() {
     // A cap above what the descriptors allow, so `accept` itself runs out.
     let (config, http, grpc) = config_with(serde_json::json!({ "MaxConnections": 1000 }));
@@ -131,6 +132,7 @@ async fn out_of_descriptors_accept_backs_off_and_recovers() {
 /// Without `MaxConnections`, pushgate takes at most half its descriptors for clients: past
 /// that, a new client waits in the backlog until a connection closes, and is then served.
 #[tokio::test]
+#[cfg_attr(missing_prlimit, ignore = "needs prlimit (Debian package util-linux)")]
 async fn open_connections_are_capped_at_half_the_descriptors() {
     let (config, http, _) = config_with(serde_json::json!({}));
     let (_process, _) = start_process(&mut pushgate_with_descriptors(&config, 64), http).await;

@@ -2,16 +2,18 @@
 
 use std::process::Command;
 
-use pushgate_tests::{dry_run_config, have, start};
+use pushgate_tests::{dry_run_config, need, start};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    missing_python_grpc,
+    ignore = "needs Python's grpcio: pip install -r tests/python/requirements.txt"
+)]
 async fn python_grpcio_client() {
-    if !have(
+    need(
         &["python3", "-c", "import grpc, grpc_health, grpc_reflection"],
         "pip install -r tests/python/requirements.txt",
-    ) {
-        return;
-    }
+    );
     let running = start(&dry_run_config()).await;
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/python/client_test.py");
     let addr = running.grpc_addr.to_string();

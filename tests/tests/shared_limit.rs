@@ -4,7 +4,7 @@
 //! when it comes back, the shared quota holds again.
 //!
 //! Needs `redis-server` (Debian package redis-server; .ci/run installs it): fails under CI
-//! without it, skipped elsewhere.
+//! without it, ignored elsewhere.
 
 use std::{
     process::{Child, Command, Stdio},
@@ -12,7 +12,7 @@ use std::{
 };
 
 use pushgate_tests::{
-    available, free_port,
+    free_port, need,
     process::{output, pushgate, start_process, terminate, write_config},
     temp_dir,
 };
@@ -116,16 +116,15 @@ async fn shared_again(bases: &[String]) -> bool {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    missing_redis,
+    ignore = "needs redis-server (Debian package redis-server)"
+)]
 async fn two_replicas_share_one_quota_and_survive_redis_restarts() {
-    if !available(
-        Command::new("redis-server")
-            .arg("--version")
-            .output()
-            .is_ok(),
-        "redis-server",
-    ) {
-        return;
-    }
+    need(
+        &["redis-server", "--version"],
+        "redis-server (Debian package redis-server)",
+    );
     // The replicas start before Redis does: requests are allowed meanwhile.
     let redis_port = free_port();
     let (config_a, http_a) = replica_config(redis_port);

@@ -162,3 +162,61 @@ async fn mutual_tls_accepts_our_clients_and_refuses_others() {
     );
     running.shutdown().await;
 }
+
+/// A bridge (or the plugin) and pushgate that disagree on TLS get a FAIL that names the fix, not
+/// "transport error" or "received corrupt message of type InvalidContentType".
+#[tokio::test]
+async fn a_tls_mismatch_is_named_with_its_fix() {
+    use pushgate_bridge::{tls_mismatch, Backend, GrpcBackend};
+    use std::time::Duration;
+    let pki = pushgate_tests::pki::Pki::write(&temp_dir("mismatch"));
+    let mut config = dry_run_config();
+    pki.serve(&mut config, false);
+    let tls_pushgate = start(&config).await;
+    let plaintext_pushgate = start(&dry_run_config()).await;
+
+    let plaintext_client = GrpcBackend::new(
+        &format!("http://{}", tls_pushgate.grpc_addr),
+        Duration::from_secs(3),
+        None,
+    )
+    .unwrap();
+    let error = plaintext_client
+        .send_push(pushgate_tests::push("apple_rn", "a1b2"))
+        .await
+        .unwrap_err();
+    let authority = tls_pushgate.grpc_addr.to_string();
+    assert_eq!(error.message(), tls_mismatch::speaks_tls_text(&authority));
+    assert!(error.message().contains("turn on Use TLS"));
+
+    let authority = plaintext_pushgate.grpc_addr.to_string();
+    let channel = Endpoint::from_shared(format!("https://{authority}"))
+        .unwrap()
+        .tls_config(
+            ClientTlsConfig::new()
+                .ca_certificate(Certificate::from_pem(std::fs::read(&pki.ca).unwrap()))
+                .domain_name("localhost"),
+        )
+        .unwrap()
+        .connect_lazy();
+    let tls_client = GrpcBackend::from_channel(channel, Duration::from_secs(3), None)
+        .unwrap()
+        .with_upstream(tls_mismatch::Upstream {
+            authority: authority.clone(),
+            tls: true,
+        });
+    let error = tls_client
+        .send_push(pushgate_tests::push("apple_rn", "a1b2"))
+        .await
+        .unwrap_err();
+    assert_eq!(error.message(), tls_mismatch::no_tls_text(&authority));
+
+    // What the probe sees: each server as it is.
+    assert_eq!(
+        tls_mismatch::speaks_tls(&tls_pushgate.grpc_addr.to_string()).await,
+        Some(true)
+    );
+    assert_eq!(tls_mismatch::speaks_tls(&authority).await, Some(false));
+    tls_pushgate.shutdown().await;
+    plaintext_pushgate.shutdown().await;
+}

@@ -11,6 +11,8 @@
 //! mock directly (`ApplePushEndpoint`). Prints one line per difference and a summary; exits 1
 //! when a difference is not one of the deliberate deviations (docs/deviations.md).
 
+#![forbid(unsafe_code)]
+
 use std::{
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
