@@ -157,29 +157,98 @@ pub enum LogFormat {
     Json,
 }
 
+/// One `ApplePushSettings` entry: an APNs target.
 #[derive(Clone, Default)]
 pub struct AppleSettings {
+    /// `Type`: the push `platform` this entry serves (`apple_rn`, `apple`, or any name); a later
+    /// entry with the same `Type` replaces an earlier one, as in MPNS.
     pub kind: String,
+    /// `ApplePushTopic`: the app's bundle id, sent as `apns-topic` (`<topic>.voip` for VoIP).
     pub topic: String,
+    /// `ApplePushUseDevelopment`: APNs' sandbox instead of production (when no endpoint is set).
     pub use_development: bool,
+    /// `AppleAuthKeyFile`: the `.p8` signing key of provider-token auth.
     pub auth_key_file: String,
+    /// `AppleAuthKeyID`: the key's id, the token's `kid`.
     pub auth_key_id: String,
+    /// `AppleTeamID`: the developer team, the token's `iss`.
     pub team_id: String,
+    /// `ApplePushCertPrivate`: certificate auth's file: a PEM with the certificate chain and
+    /// its key (plain or OpenSSL-encrypted), or a PKCS#12 (`.p12`) bundle.
     pub cert_private: String,
+    /// `ApplePushCertPassword`: the password of an encrypted PEM key or of the `.p12`.
     pub cert_password: String,
+    /// `ApplePushEndpoint` (pushgate): another APNs base URL (a mock, a gateway); empty is
+    /// Apple's production or sandbox host.
     pub endpoint: String,
+    /// `ApplePushCAFile` (pushgate): a PEM of CAs to trust beside the system roots.
     pub ca_file: String,
+    /// `DryRun` (pushgate): build each request and log it, send nothing, answer OK.
     pub dry_run: bool,
 }
 
+/// How an Apple entry authenticates, decided once from its keys in MPNS's order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppleAuth<'a> {
+    /// A provider token signed with the `.p8` key: `AppleAuthKeyFile`, `AppleAuthKeyID` and
+    /// `AppleTeamID` all set.
+    Token {
+        key_file: &'a str,
+        key_id: &'a str,
+        team_id: &'a str,
+    },
+    /// A TLS client certificate from `ApplePushCertPrivate`; whether the file is a PEM or a
+    /// `.p12` is read from the file itself (`apns/certificate.rs`).
+    Certificate { file: &'a str, password: &'a str },
+    /// Some credential key is set, but neither set is whole: the entry fails to load.
+    Incomplete,
+    /// No credential key at all (MPNS's sample config has such entries): the entry is left
+    /// out, and a push for it gets MPNS's "missing platform property".
+    None,
+}
+
+impl AppleSettings {
+    pub fn auth(&self) -> AppleAuth<'_> {
+        if !self.auth_key_file.is_empty()
+            && !self.auth_key_id.is_empty()
+            && !self.team_id.is_empty()
+        {
+            AppleAuth::Token {
+                key_file: &self.auth_key_file,
+                key_id: &self.auth_key_id,
+                team_id: &self.team_id,
+            }
+        } else if !self.cert_private.is_empty() {
+            AppleAuth::Certificate {
+                file: &self.cert_private,
+                password: &self.cert_password,
+            }
+        } else if !self.auth_key_file.is_empty() {
+            AppleAuth::Incomplete
+        } else {
+            AppleAuth::None
+        }
+    }
+}
+
+/// One `AndroidPushSettings` entry: an FCM HTTP v1 target.
 #[derive(Clone, Default)]
 pub struct AndroidSettings {
+    /// `Type`: the push `platform` this entry serves (`android_rn`, `android`, or any name).
     pub kind: String,
+    /// `ServiceFileLocation`: the Firebase service-account JSON (project id, client email,
+    /// private key, token URI). Empty: the entry is left out, as in MPNS.
     pub service_file_location: String,
+    /// `AndroidApiKey`: FCM's retired legacy key; only a log line says it is no longer used.
     pub android_api_key: String,
+    /// `FcmEndpoint` (pushgate): another FCM base URL; default `https://fcm.googleapis.com`.
     pub fcm_endpoint: String,
+    /// `FcmTokenUri` (pushgate): another OAuth2 token endpoint; empty is the service
+    /// account's `token_uri`.
     pub fcm_token_uri: String,
+    /// `FcmCAFile` (pushgate): a PEM of CAs to trust beside the system roots, for FCM and OAuth2.
     pub fcm_ca_file: String,
+    /// `DryRun` (pushgate): build each message and log it, send nothing, answer OK.
     pub dry_run: bool,
 }
 
@@ -413,6 +482,32 @@ mod tests {
     use super::*;
 
     const SAMPLE: &str = include_str!("../../config/mattermost-push-proxy.sample.json");
+
+    #[test]
+    fn apple_auth_is_decided_once_in_mpns_order() {
+        let entry = |file: &str, id: &str, team: &str, cert: &str| AppleSettings {
+            auth_key_file: file.into(),
+            auth_key_id: id.into(),
+            team_id: team.into(),
+            cert_private: cert.into(),
+            ..Default::default()
+        };
+        assert!(matches!(
+            entry("k.p8", "KID", "TEAM", "c.pem").auth(),
+            AppleAuth::Token {
+                key_file: "k.p8",
+                key_id: "KID",
+                team_id: "TEAM"
+            }
+        ));
+        // A token set that is not whole falls to the certificate, as in MPNS.
+        assert!(matches!(
+            entry("k.p8", "", "TEAM", "c.p12").auth(),
+            AppleAuth::Certificate { file: "c.p12", .. }
+        ));
+        assert_eq!(entry("k.p8", "KID", "", "").auth(), AppleAuth::Incomplete);
+        assert_eq!(entry("", "", "", "").auth(), AppleAuth::None);
+    }
 
     #[test]
     fn mpns_sample_is_accepted_unchanged() {

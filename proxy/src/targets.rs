@@ -5,7 +5,7 @@ use std::{collections::HashMap, sync::Arc};
 
 use crate::{
     apns,
-    config::Config,
+    config::{AppleAuth, Config},
     delivery::{Context, Target},
     fcm,
     health::Health,
@@ -39,7 +39,7 @@ impl Targets {
         let mut targets = Targets::default();
         for entry in &config.targets.apple {
             let target = apns::target(entry, &config.delivery, metrics, context(&entry.kind));
-            let named = !entry.auth_key_file.is_empty() || !entry.cert_private.is_empty();
+            let named = entry.auth() != AppleAuth::None;
             targets.add(&entry.kind, target, named);
         }
         for entry in &config.targets.android {

@@ -16,20 +16,39 @@ pub fn client_identity(
     password: &str,
 ) -> Result<(reqwest::Identity, Option<i64>), String> {
     let bytes = read(path, "ApplePushCertPrivate")?;
-    let pem = if bytes.trim_ascii_start().starts_with(b"-----BEGIN") {
-        if String::from_utf8_lossy(&bytes).contains("Proc-Type: 4,ENCRYPTED") {
-            legacy_pem::decrypt(&bytes, password)
-                .map_err(|e| format!("ApplePushCertPrivate {path}: {e}"))?
-        } else {
-            bytes
-        }
-    } else {
-        pkcs12_to_pem(&bytes, password)
-            .map_err(|e| format!("ApplePushCertPrivate {path}: not a PEM file, and not a PKCS#12 bundle this password opens: {e}"))?
+    let pem = match Format::of(&bytes) {
+        Format::Pem => bytes,
+        Format::EncryptedPem => legacy_pem::decrypt(&bytes, password)
+            .map_err(|e| format!("ApplePushCertPrivate {path}: {e}"))?,
+        Format::Pkcs12 => pkcs12_to_pem(&bytes, password)
+            .map_err(|e| format!("ApplePushCertPrivate {path}: not a PEM file, and not a PKCS#12 bundle this password opens: {e}"))?,
     };
     let identity = reqwest::Identity::from_pem(&pem)
         .map_err(|e| format!("ApplePushCertPrivate {path}: not a certificate and key: {e}"))?;
     Ok((identity, leaf_expiry(&pem)))
+}
+
+/// What an `ApplePushCertPrivate` file holds, told from its first bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    /// A PEM certificate chain and an unencrypted key.
+    Pem,
+    /// A PEM whose key OpenSSL encrypted with the password (`Proc-Type: 4,ENCRYPTED`).
+    EncryptedPem,
+    /// Anything else is taken for a PKCS#12 (`.p12`) bundle, opened with the password.
+    Pkcs12,
+}
+
+impl Format {
+    fn of(bytes: &[u8]) -> Format {
+        if !bytes.trim_ascii_start().starts_with(b"-----BEGIN") {
+            Format::Pkcs12
+        } else if String::from_utf8_lossy(bytes).contains("Proc-Type: 4,ENCRYPTED") {
+            Format::EncryptedPem
+        } else {
+            Format::Pem
+        }
+    }
 }
 
 /// `notAfter` of the first certificate in a PEM bundle, as Unix seconds.
@@ -62,4 +81,19 @@ fn pkcs12_to_pem(der: &[u8], password: &str) -> Result<Vec<u8>, String> {
         chain.key().as_der().to_vec(),
     )));
     Ok(out.into_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Format;
+
+    #[test]
+    fn the_file_says_what_it_holds() {
+        assert_eq!(Format::of(b"\n-----BEGIN CERTIFICATE-----\n"), Format::Pem);
+        assert_eq!(
+            Format::of(b"-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\n"),
+            Format::EncryptedPem
+        );
+        assert_eq!(Format::of(&[0x30, 0x82, 0x0a, 0x01]), Format::Pkcs12);
+    }
 }

@@ -13,7 +13,7 @@ use std::time::Duration;
 use reqwest::{header, StatusCode};
 
 use crate::{
-    config::{AppleSettings, Delivery},
+    config::{AppleAuth, AppleSettings, Delivery},
     connections::Connections,
     delivery::{self, Answer, Context, Lost, Provider, Target, Verdict},
     metrics::Metrics,
@@ -68,9 +68,6 @@ impl Client {
         delivery: &Delivery,
         metrics: &Metrics,
     ) -> Result<Client, String> {
-        let token_auth = !entry.auth_key_file.is_empty()
-            && !entry.auth_key_id.is_empty()
-            && !entry.team_id.is_empty();
         let proxy = match upstream::apns_proxy() {
             Some(url) => Some(
                 reqwest::Proxy::all(&url)
@@ -78,29 +75,35 @@ impl Client {
             ),
             None => None,
         };
-        let (token, identity) = if token_auth {
-            tracing::info!(r#type = %entry.kind, "Initializing apple notification server with AuthKey");
-            let p8 = read(&entry.auth_key_file, "AppleAuthKeyFile")?;
-            let signer = token::TokenSigner::new(
-                &p8,
-                &entry.auth_key_id,
-                &entry.team_id,
-                metrics.token_refresh_counter(&entry.kind),
-            )?;
-            (Some(signer), None)
-        } else if !entry.cert_private.is_empty() {
-            tracing::info!(r#type = %entry.kind, "Initializing apple notification server with PEM certificate");
-            let (identity, expires) =
-                certificate::client_identity(&entry.cert_private, &entry.cert_password)?;
-            if let Some(expires) = expires {
-                metrics.certificate_expires(&entry.kind, expires);
+        let (token, identity) = match entry.auth() {
+            AppleAuth::Token {
+                key_file,
+                key_id,
+                team_id,
+            } => {
+                tracing::info!(r#type = %entry.kind, "Initializing apple notification server with AuthKey");
+                let p8 = read(key_file, "AppleAuthKeyFile")?;
+                let signer = token::TokenSigner::new(
+                    &p8,
+                    key_id,
+                    team_id,
+                    metrics.token_refresh_counter(&entry.kind),
+                )?;
+                (Some(signer), None)
             }
-            (None, Some(identity))
-        } else {
-            return Err(format!(
+            AppleAuth::Certificate { file, password } => {
+                tracing::info!(r#type = %entry.kind, "Initializing apple notification server with PEM certificate");
+                let (identity, expires) = certificate::client_identity(file, password)?;
+                if let Some(expires) = expires {
+                    metrics.certificate_expires(&entry.kind, expires);
+                }
+                (None, Some(identity))
+            }
+            // MPNS's words: without a whole token set it reads the certificate, and finds none.
+            AppleAuth::Incomplete | AppleAuth::None => return Err(format!(
                 "apple push notifications not configured: missing ApplePushCertPrivate for type={}",
                 entry.kind
-            ));
+            )),
         };
         let (ca_file, opened) = (
             entry.ca_file.clone(),
