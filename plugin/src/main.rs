@@ -39,23 +39,29 @@ fn handshake() -> HandshakeConfig {
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// How long the end of a connection and the end of serving may be apart when the server quits
+/// the plugin; each wait ends as soon as the other side does.
+const QUIT_GRACE: Duration = Duration::from_millis(500);
+
 // One thread: the server's own side of each request costs about twice the plugin's CPU, so a
 // second plugin thread buys no throughput, and handing work between threads cost a fifth of the
 // plugin's CPU time (bench/plugin).
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let plugin = Arc::new(hooks::Plugin::default());
-    let config = ServeConfig::new(handshake()).plugin("hooks", move |broker: MuxBroker| {
-        // The server never reconnects to a plugin process: when its connection ends, so do we.
-        // After `Control.Quit` the server closes the connection at once; the pause lets `serve`
-        // return first and remove the socket file.
-        let session = broker.session().clone();
-        tokio::spawn(async move {
-            session.closed().await;
-            tokio::time::sleep(Duration::from_millis(500)).await;
-            std::process::exit(0);
-        });
-        Ok::<_, String>(hooks::server(plugin.clone(), broker))
+    // Told when the server's connection ends: the server never reconnects to a plugin
+    // process, so then this process is done.
+    let closed = Arc::new(tokio::sync::Notify::new());
+    let config = ServeConfig::new(handshake()).plugin("hooks", {
+        let closed = closed.clone();
+        move |broker: MuxBroker| {
+            let (session, closed) = (broker.session().clone(), closed.clone());
+            tokio::spawn(async move {
+                session.closed().await;
+                closed.notify_one();
+            });
+            Ok::<_, String>(hooks::server(plugin.clone(), broker))
+        }
     });
     tokio::spawn(async {
         use tokio::signal::unix::{signal, SignalKind};
@@ -64,10 +70,24 @@ async fn main() {
             std::process::exit(0);
         }
     });
-    match goplugin::serve(config).await {
+    let serve = goplugin::serve(config);
+    tokio::pin!(serve);
+    let (served, connection_closed) = tokio::select! {
+        served = &mut serve => (served, false),
+        // After `Control.Quit` the server closes the connection at once, and `serve` returns
+        // (removing the socket file) a moment later; without a Quit it never does.
+        () = closed.notified() => match tokio::time::timeout(QUIT_GRACE, &mut serve).await {
+            Ok(served) => (served, true),
+            Err(_) => std::process::exit(0),
+        },
+    };
+    match served {
         Ok(()) => {
-            // `Control.Quit` ended serving; let its reply reach the server, then go.
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            // `Control.Quit` ended serving: its reply has reached the server once the server,
+            // having read it, closes the connection.
+            if !connection_closed {
+                let _ = tokio::time::timeout(QUIT_GRACE, closed.notified()).await;
+            }
             std::process::exit(0);
         }
         Err(e) => {

@@ -605,26 +605,18 @@ async fn standalone_bridge_takes_a_token_file_and_throttle_flags() {
     let (_proxy, _) = start_process(&mut pushgate(&config), http).await;
     let token_file = dir.join("token");
     std::fs::write(&token_file, "t0ken-from-file\n").unwrap();
-    let _bridge = Process(
-        Command::new(binary("pushgate-bridge"))
-            .args([
-                "--upstream",
-                &format!("http://127.0.0.1:{grpc}"),
-                "--listen",
-                &format!("127.0.0.1:{bridge_port}"),
-                "--auth-token-file",
-                token_file.to_str().unwrap(),
-                "--throttle-per-sec",
-                "7",
-                "--enable-metrics",
-            ])
-            .env_remove("PUSHGATE_GRPC_AUTH_TOKEN")
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let base = format!("http://127.0.0.1:{bridge_port}");
-    wait_until_up(&format!("{base}/readyz")).await;
+    let (_bridge, base) = bridge(
+        grpc,
+        bridge_port,
+        &[
+            "--auth-token-file",
+            token_file.to_str().unwrap(),
+            "--throttle-per-sec",
+            "7",
+            "--enable-metrics",
+        ],
+    )
+    .await;
     let answer = reqwest::Client::new()
         .post(format!("{base}/api/v1/send_push"))
         .body(r#"{"server_id":"s","device_id":"a1b2","platform":"apple_rn"}"#)
@@ -674,23 +666,12 @@ async fn standalone_bridge_throttles_each_client_apart() {
     let (http, grpc, bridge_port) = (free_port(), free_port(), free_port());
     let config = write_config(&dir, http, grpc);
     let (_proxy, _) = start_process(&mut pushgate(&config), http).await;
-    let _bridge = Process(
-        Command::new(binary("pushgate-bridge"))
-            .args([
-                "--upstream",
-                &format!("http://127.0.0.1:{grpc}"),
-                "--listen",
-                &format!("127.0.0.1:{bridge_port}"),
-                "--throttle-per-sec",
-                "1",
-                "--throttle-enforce",
-            ])
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let base = format!("http://127.0.0.1:{bridge_port}");
-    wait_until_up(&format!("{base}/readyz")).await;
+    let (_bridge, base) = bridge(
+        grpc,
+        bridge_port,
+        &["--throttle-per-sec", "1", "--throttle-enforce"],
+    )
+    .await;
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
     let push_from = |client_ip: &'static str| {
         client
@@ -712,4 +693,22 @@ async fn standalone_bridge_throttles_each_client_apart() {
     let other = push_from("192.0.2.2").await.unwrap();
     assert_eq!(other.status(), 200);
     assert_eq!(other.text().await.unwrap(), "{\"status\":\"OK\"}\n");
+}
+
+/// A `pushgate-bridge` process in front of the pushgate at `grpc`, listening on `port` with
+/// `flags` (and no token from the environment), once it is ready: the process and its base URL.
+async fn bridge(grpc: u16, port: u16, flags: &[&str]) -> (Process, String) {
+    let process = Process(
+        Command::new(binary("pushgate-bridge"))
+            .args(["--upstream", &format!("http://127.0.0.1:{grpc}")])
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .args(flags)
+            .env_remove("PUSHGATE_GRPC_AUTH_TOKEN")
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let base = format!("http://127.0.0.1:{port}");
+    wait_until_up(&format!("{base}/readyz")).await;
+    (process, base)
 }

@@ -60,15 +60,11 @@ async fn bad_device_tokens_fail_alone_and_never_mark_a_target_down() {
         assert!(!answer.error.contains(token), "the token is not echoed");
     }
     // Over the MPNS HTTP API the APNs case is MPNS's REMOVE, byte for byte.
-    let http = reqwest::Client::new()
-        .post(format!("http://{}/api/v1/send_push", running.http_addr))
-        .body(r#"{"platform":"apple_rn","server_id":"s","device_id":"not-hex","type":"message","message":"m"}"#)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let http = pushgate_tests::process::send_push(
+        &format!("http://{}", running.http_addr),
+        r#"{"platform":"apple_rn","server_id":"s","device_id":"not-hex","type":"message","message":"m"}"#,
+    )
+    .await;
     assert_eq!(http, "{\"status\":\"REMOVE\"}\n");
     assert!(apns.requests().is_empty(), "nothing reached APNs");
     assert!(fcm.requests().is_empty(), "nothing reached FCM");

@@ -100,10 +100,12 @@ impl Client {
                 (None, Some(identity))
             }
             // MPNS's words: without a whole token set it reads the certificate, and finds none.
-            AppleAuth::Incomplete | AppleAuth::None => return Err(format!(
+            AppleAuth::Incomplete | AppleAuth::None => {
+                return Err(format!(
                 "apple push notifications not configured: missing ApplePushCertPrivate for type={}",
                 entry.kind
-            )),
+            ))
+            }
         };
         let (ca_file, opened) = (
             entry.ca_file.clone(),
