@@ -19,6 +19,19 @@ pub struct Push {
     pub app_version: i64,
 }
 
+impl Push {
+    /// The session wipe of Mobile Ephemeral Mode (docs/mpns-contract.md §11.1): a `session`
+    /// push with `cont_ava` 1 and no message, meant to wake the app silently.
+    pub fn is_session_wipe(&self) -> bool {
+        self.n.r#type == "session" && self.n.cont_ava == 1 && self.n.message.is_empty()
+    }
+
+    /// A call ring (`transport: voip`): APNs' VoIP topic, FCM's ring path (§10.9, §11.2).
+    pub fn is_voip(&self) -> bool {
+        self.n.transport == "voip"
+    }
+}
+
 /// A request MPNS answers with a validation FAIL; the text is MPNS's, word for word.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rejection(pub String);

@@ -19,7 +19,7 @@ use tonic::{Request, Response, Streaming};
 use crate::{
     health::Health,
     metrics::Metrics,
-    outcome::{Family, Outcome},
+    outcome::Outcome,
     push::{self, check_ack, redact_token, Rejection},
     targets::Targets,
 };
@@ -120,11 +120,8 @@ impl PushService {
             self.reject(&rejection);
             return Err(rejection);
         };
-        // MPNS: only Apple targets honour the VoIP transport.
-        let transport = match target.family {
-            Family::Apple if push.n.transport == "voip" => "voip",
-            _ => "",
-        };
+        // Both providers honour the VoIP transport (Android as MPNS pull request 162 does).
+        let transport = if push.is_voip() { "voip" } else { "" };
         metrics.sending(
             target.family,
             &target.kind,

@@ -1,4 +1,4 @@
-//! The replayable examples of docs/mpns-contract.md §10 that reach a provider: the Mattermost server's
+//! The replayable examples of docs/mpns-contract.md §10 and §11 that reach a provider: the Mattermost server's
 //! exact request bytes and what MPNS sends upstream for them.
 
 pub const SIG: &str =
@@ -14,6 +14,9 @@ pub struct AppleExample {
     pub apns_body: String,
     pub topic: &'static str,
     pub push_type: &'static str,
+    pub priority: &'static str,
+    /// The docs/deviations.md entry under which pushgate's request differs from MPNS's.
+    pub deviation: Option<&'static str>,
 }
 
 pub fn apple_examples() -> Vec<AppleExample> {
@@ -25,6 +28,8 @@ pub fn apple_examples() -> Vec<AppleExample> {
             apns_body: s(r#"{"ack_id":"ackid0000000000000000000a","aps":{"alert":{"body":"alice: Hello 😄  \u003cb\u003e","title":"Town Square"},"badge":3,"category":"CAN_REPLY","content-available":1,"mutable-content":1,"sound":"default","thread-id":"chanid000000000000000000a"},"channel_id":"chanid000000000000000000a","channel_name":"Town Square","is_crt_enabled":false,"post_id":"postid000000000000000000a","sender_id":"userid000000000000000000a","sender_name":"alice","server_id":"srvid00000000000000000000a","signature":"SIG","sub_type":"","team_id":"teamid000000000000000000a","type":"message","version":"v2"}"#),
             topic: "com.mattermost.react.native",
             push_type: "alert",
+            priority: "10",
+            deviation: None,
         },
         AppleExample {
             name: "10.4 id-loaded",
@@ -32,6 +37,8 @@ pub fn apple_examples() -> Vec<AppleExample> {
             apns_body: s(r#"{"ack_id":"ackid0000000000000000000c","aps":{"alert":{"body":"You've received a new message."},"badge":1,"category":"CAN_REPLY","content-available":1,"mutable-content":1,"sound":"default","thread-id":"chanid000000000000000000a"},"channel_id":"chanid000000000000000000a","id_loaded":true,"is_crt_enabled":false,"post_id":"postid000000000000000000c","sender_id":"userid000000000000000000c","server_id":"srvid00000000000000000000a","signature":"SIG","sub_type":"","team_id":"teamid000000000000000000a","type":"message","version":"v2"}"#),
             topic: "com.mattermost.react.native",
             push_type: "alert",
+            priority: "10",
+            deviation: None,
         },
         AppleExample {
             name: "10.5 clear, v2 app",
@@ -39,6 +46,8 @@ pub fn apple_examples() -> Vec<AppleExample> {
             apns_body: s(r#"{"ack_id":"ackid0000000000000000000d","aps":{"badge":1,"content-available":1,"thread-id":"chanid000000000000000000a"},"channel_id":"chanid000000000000000000a","is_crt_enabled":true,"server_id":"srvid00000000000000000000a","signature":"SIG","sub_type":"","type":"clear"}"#),
             topic: "com.mattermost.react.native",
             push_type: "alert",
+            priority: "10",
+            deviation: None,
         },
         AppleExample {
             name: "10.5 clear, no suffix, no signature",
@@ -46,6 +55,8 @@ pub fn apple_examples() -> Vec<AppleExample> {
             apns_body: r#"{"ack_id":"ackid0000000000000000000d","aps":{"badge":0,"content-available":1,"thread-id":"chanid000000000000000000a"},"channel_id":"chanid000000000000000000a","is_crt_enabled":true,"server_id":"srvid00000000000000000000a","signature":"NO_SIGNATURE","sub_type":"","type":"clear"}"#.into(),
             topic: "com.mattermost.react.native",
             push_type: "alert",
+            priority: "10",
+            deviation: None,
         },
         AppleExample {
             name: "10.6 update_badge",
@@ -53,6 +64,8 @@ pub fn apple_examples() -> Vec<AppleExample> {
             apns_body: s(r#"{"ack_id":"ackid0000000000000000000e","aps":{"badge":7},"is_crt_enabled":false,"server_id":"srvid00000000000000000000a","signature":"SIG","sub_type":"","type":"update_badge"}"#),
             topic: "com.mattermost.react.native",
             push_type: "alert",
+            priority: "10",
+            deviation: None,
         },
         AppleExample {
             name: "10.7 test push",
@@ -60,6 +73,8 @@ pub fn apple_examples() -> Vec<AppleExample> {
             apns_body: r#"{"aps":{"content-available":1},"is_crt_enabled":false,"server_id":"srvid00000000000000000000a","signature":"NO_SIGNATURE","sub_type":"","type":"test"}"#.into(),
             topic: "com.mattermost.react.native",
             push_type: "alert",
+            priority: "10",
+            deviation: None,
         },
         AppleExample {
             name: "10.8 session expired",
@@ -67,13 +82,17 @@ pub fn apple_examples() -> Vec<AppleExample> {
             apns_body: s(r#"{"ack_id":"ackid0000000000000000000g","aps":{"alert":"Session Expired: Please log in to continue receiving notifications.","badge":0,"mutable-content":1,"sound":"default"},"is_crt_enabled":false,"server_id":"srvid00000000000000000000a","signature":"SIG","sub_type":"","type":"session","version":"v2"}"#),
             topic: "com.mattermost.react.native",
             push_type: "alert",
+            priority: "10",
+            deviation: None,
         },
         AppleExample {
-            name: "10.8 mobile wipe",
+            name: "11.1 session wipe",
             request: s(r#"{"ack_id":"ackid0000000000000000000h","platform":"apple_rn-v2","server_id":"srvid00000000000000000000a","device_id":"a1b2c3d4","post_id":"","sound":"none","cont_ava":1,"type":"session","version":"v2","is_crt_enabled":false,"is_id_loaded":false,"signature":"SIG"}"#),
-            apns_body: s(r#"{"ack_id":"ackid0000000000000000000h","aps":{"alert":"","badge":0,"mutable-content":1,"sound":"default"},"is_crt_enabled":false,"server_id":"srvid00000000000000000000a","signature":"SIG","sub_type":"","type":"session","version":"v2"}"#),
+            apns_body: s(r#"{"ack_id":"ackid0000000000000000000h","aps":{"badge":0,"content-available":1},"is_crt_enabled":false,"server_id":"srvid00000000000000000000a","signature":"SIG","sub_type":"","type":"session","version":"v2"}"#),
             topic: "com.mattermost.react.native",
-            push_type: "alert",
+            push_type: "background",
+            priority: "5",
+            deviation: Some("15: the session wipe is a silent background push"),
         },
         AppleExample {
             name: "10.9 VoIP",
@@ -81,6 +100,8 @@ pub fn apple_examples() -> Vec<AppleExample> {
             apns_body: r#"{"ack_id":"ack1","aps":{"content-available":1},"channel_id":"channel1","channel_name":"Channel Name","id_loaded":true,"post_id":"post1","sender_id":"sender1","sender_name":"Sender Name","server_id":"server1","signature":"signed","sub_type":"calls","thread_id":"thread1","type":"message"}"#.into(),
             topic: "com.mattermost.react.native.voip",
             push_type: "voip",
+            priority: "10",
+            deviation: None,
         },
         AppleExample {
             name: "10.10 legacy",
@@ -88,6 +109,8 @@ pub fn apple_examples() -> Vec<AppleExample> {
             apns_body: r#"{"ack_id":"ackid0000000000000000000i","aps":{"alert":"hi 🎉 ","badge":0,"category":"CAN_REPLY","content-available":1,"mutable-content":1,"sound":"default","thread-id":"chanid000000000000000000a"},"channel_id":"chanid000000000000000000a","channel_name":"Town Square","is_crt_enabled":false,"server_id":"srvid00000000000000000000a","signature":"NO_SIGNATURE","sub_type":"","type":"message","version":""}"#.into(),
             topic: "com.mattermost.Mattermost",
             push_type: "alert",
+            priority: "10",
+            deviation: None,
         },
     ]
 }
@@ -104,6 +127,8 @@ pub struct AndroidExample {
     pub request: String,
     /// The exact FCM v1 request body.
     pub fcm_body: String,
+    /// The docs/deviations.md entry under which pushgate's request differs from MPNS's.
+    pub deviation: Option<&'static str>,
 }
 
 /// The Android examples, signatures filled in.
@@ -117,6 +142,7 @@ pub fn android_examples() -> Vec<AndroidExample> {
             fcm_body: with_sig(
                 r#"{"message":{"data":{"ack_id":"ackid0000000000000000000b","badge":"5","category":"CAN_REPLY","channel_id":"chanid000000000000000000a","channel_name":"Reply in Town Square","from_webhook":"","is_crt_enabled":"true","message":"bob: thanks","override_icon_url":"","override_username":"","post_id":"postid000000000000000000b","root_id":"rootid000000000000000000a","sender_id":"userid000000000000000000b","sender_name":"bob","server_id":"srvid00000000000000000000a","signature":"SIG","sub_type":"","team_id":"teamid000000000000000000a","type":"message","version":"v2"},"android":{"priority":"high"},"token":"fcmtoken:APA91bExample"}}"#,
             ),
+            deviation: None,
         },
         AndroidExample {
             name: "10.4 id-loaded",
@@ -126,6 +152,7 @@ pub fn android_examples() -> Vec<AndroidExample> {
             fcm_body: with_sig(
                 r#"{"message":{"data":{"ack_id":"ackid0000000000000000000k","badge":"1","category":"CAN_REPLY","channel_id":"chanid000000000000000000a","id_loaded":"true","is_crt_enabled":"false","message":"You've received a new message.","post_id":"postid000000000000000000c","sender_id":"userid000000000000000000c","sender_name":"Someone","server_id":"srvid00000000000000000000a","signature":"SIG","sub_type":"","team_id":"teamid000000000000000000a","type":"message","version":"v2"},"android":{"priority":"high"},"token":"fcmtoken"}}"#,
             ),
+            deviation: None,
         },
         AndroidExample {
             name: "10.5 clear",
@@ -135,6 +162,7 @@ pub fn android_examples() -> Vec<AndroidExample> {
             fcm_body: with_sig(
                 r#"{"message":{"data":{"ack_id":"ackid0000000000000000000l","badge":"0","category":"","channel_id":"chanid000000000000000000a","is_crt_enabled":"true","root_id":"rootid000000000000000000a","server_id":"srvid00000000000000000000a","signature":"SIG","sub_type":"","type":"clear","version":"v2"},"android":{"priority":"high"},"token":"fcmtoken"}}"#,
             ),
+            deviation: None,
         },
         AndroidExample {
             name: "10.7 test push",
@@ -144,6 +172,23 @@ pub fn android_examples() -> Vec<AndroidExample> {
             fcm_body: with_sig(
                 r#"{"message":{"data":{"ack_id":"","category":"","channel_id":"","is_crt_enabled":"false","server_id":"srvid00000000000000000000a","signature":"NO_SIGNATURE","sub_type":"","type":"test","version":"2"},"android":{"priority":"high"},"token":"fcmtoken"}}"#,
             ),
+            deviation: None,
+        },
+        AndroidExample {
+            name: "11.1 session wipe",
+            request: with_sig(
+                r#"{"ack_id":"ackid0000000000000000000m","platform":"android_rn-v2","server_id":"srvid00000000000000000000a","device_id":"fcmtoken","post_id":"","sound":"none","cont_ava":1,"type":"session","version":"v2","is_crt_enabled":false,"is_id_loaded":false,"signature":"SIG"}"#,
+            ),
+            fcm_body: with_sig(
+                r#"{"message":{"data":{"ack_id":"ackid0000000000000000000m","badge":"0","category":"","channel_id":"","channel_name":"","from_webhook":"","is_crt_enabled":"false","message":"","override_icon_url":"","override_username":"","post_id":"","sender_id":"","sender_name":"","server_id":"srvid00000000000000000000a","signature":"SIG","sub_type":"","team_id":"","type":"session","version":"v2"},"android":{"priority":"high"},"token":"fcmtoken"}}"#,
+            ),
+            deviation: None,
+        },
+        AndroidExample {
+            name: "11.2 call ringing",
+            request: r#"{"ack_id":"ack2","platform":"android_rn-v2","server_id":"server1","device_id":"fcmtoken","post_id":"post1","channel_id":"channel1","root_id":"thread1","channel_name":"Channel Name","type":"message","sub_type":"calls","transport":"voip","message":"Sender Name is inviting you to a call","sender_id":"sender1","sender_name":"Sender Name","version":"v2","is_crt_enabled":false,"is_id_loaded":false,"signature":"signed"}"#.into(),
+            fcm_body: r#"{"message":{"data":{"ack_id":"ack2","badge":"0","category":"","channel_id":"channel1","channel_name":"Channel Name","from_webhook":"","is_crt_enabled":"false","message":"Sender Name is inviting you to a call","override_icon_url":"","override_username":"","post_id":"post1","root_id":"thread1","sender_id":"sender1","sender_name":"Sender Name","server_id":"server1","signature":"signed","sub_type":"calls","team_id":"","type":"message","version":"v2","voip":"true"},"android":{"ttl":"30s","priority":"high"},"token":"fcmtoken"}}"#.into(),
+            deviation: Some("16: Android call ringing as MPNS pull request 162"),
         },
     ]
 }

@@ -43,7 +43,11 @@ async fn contract_examples_reach_apns_byte_for_byte() {
             Some(example.push_type),
             "{name}"
         );
-        assert_eq!(got.header("apns-priority"), Some("10"), "{name}");
+        assert_eq!(
+            got.header("apns-priority"),
+            Some(example.priority),
+            "{name}"
+        );
         assert_eq!(
             got.header("content-type"),
             Some("application/json; charset=utf-8"),

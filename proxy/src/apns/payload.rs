@@ -127,10 +127,18 @@ type Payload = BTreeMap<&'static str, Field>;
 
 /// The request, or why no payload within APNs' limit can be made of this push.
 pub fn build(push: &Push, topic: &str) -> Result<ApnsRequest, String> {
-    let voip = push.n.transport == "voip";
-    let (mut payload, topic, push_type, limit) = if voip {
+    let (mut payload, topic, push_type, limit) = if push.is_voip() {
         let topic = format!("{topic}.voip");
         (voip_payload(push), topic, "voip", MAX_VOIP_PAYLOAD_BYTES)
+    } else if push.is_session_wipe() {
+        // Apple: a content-available-only push is `background` at priority 5 (deviation 15).
+        let topic = topic.to_string();
+        (
+            standard_payload(push),
+            topic,
+            "background",
+            MAX_PAYLOAD_BYTES,
+        )
     } else {
         let topic = topic.to_string();
         (standard_payload(push), topic, "alert", MAX_PAYLOAD_BYTES)
@@ -138,8 +146,8 @@ pub fn build(push: &Push, topic: &str) -> Result<ApnsRequest, String> {
     Ok(ApnsRequest {
         path: format!("/3/device/{}", push.n.device_id),
         topic: (!topic.is_empty()).then_some(topic),
+        priority: if push_type == "background" { "5" } else { "10" },
         push_type,
-        priority: "10",
         body: encode_within_limit(&mut payload, limit)?,
     })
 }
@@ -183,6 +191,12 @@ fn standard_payload(push: &Push) -> Payload {
         aps.content_available = Some(1);
         p.insert("version", Field::Str(n.version.clone()));
         p.insert("id_loaded", Field::Bool(true));
+    } else if push.is_session_wipe() {
+        // Silent: the app wakes in the background, wipes its data and says so to the server;
+        // MPNS sends an empty alert with a sound instead (deviation 15).
+        aps.content_available = Some(1);
+        p.insert("version", Field::Str(n.version.clone()));
+        put_nonempty(&mut p, "channel_name", &n.channel_name);
     } else if n.r#type == "message" || n.r#type == "session" {
         aps.category = category;
         aps.sound = Some("default");

@@ -26,10 +26,17 @@ struct Message<'a> {
     token: &'a str,
 }
 
+// Field order is the Firebase Go SDK's: its `MarshalJSON` puts `ttl` before the struct's own.
 #[derive(Serialize)]
 struct Android {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ttl: Option<&'static str>,
     priority: &'static str,
 }
+
+/// How long FCM keeps a call ring for an unreachable phone: a ring that arrives after the caller
+/// hung up is worse than none (MPNS pull request 162).
+const RING_TTL: &str = "30s";
 
 /// The longest registration token taken. FCM's are about 160 characters today.
 const MAX_TOKEN_BYTES: usize = 4096;
@@ -115,11 +122,19 @@ pub fn build(push: &Push) -> String {
         }
         data.insert("message", emoji::expand(&n.message));
     }
+    // A call ring: the flag the app's FCM receiver reads to take its ring path (§11.2).
+    let ttl = push.is_voip().then(|| {
+        data.insert("voip", "true".into());
+        RING_TTL
+    });
 
     to_go_json(&Envelope {
         message: Message {
             data,
-            android: Android { priority: "high" },
+            android: Android {
+                ttl,
+                priority: "high",
+            },
             token: &n.device_id,
         },
     })
