@@ -38,7 +38,15 @@ fn main() {
         println!("cargo:rustc-env=PUSHGATE_RUSTC_VERSION={version}");
     }
     println!("cargo:rerun-if-env-changed=SOURCE_DATE_EPOCH");
-    // A new commit changes HEAD (or the branch it points to).
-    println!("cargo:rerun-if-changed=../.git/HEAD");
-    println!("cargo:rerun-if-changed=../.git/refs/heads");
+    // A new commit changes HEAD (or the branch it points to). Asked of git, not assumed to be
+    // ../.git: in a worktree that is a file, and a path that does not exist reruns every build.
+    if let Some(dir) = run("git", &["rev-parse", "--absolute-git-dir"]) {
+        println!("cargo:rerun-if-changed={dir}/HEAD");
+    }
+    if let Some(dir) = run(
+        "git",
+        &["rev-parse", "--path-format=absolute", "--git-common-dir"],
+    ) {
+        println!("cargo:rerun-if-changed={dir}/refs/heads");
+    }
 }

@@ -63,13 +63,15 @@ async fn main() {
             Ok::<_, String>(hooks::server(plugin.clone(), broker))
         }
     });
-    tokio::spawn(async {
-        use tokio::signal::unix::{signal, SignalKind};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
+    // Registered here, before the handshake line is printed: a SIGTERM right after it must
+    // find the handler (a spawned task would register it only once this one yields).
+    use tokio::signal::unix::{signal, SignalKind};
+    if let Ok(mut term) = signal(SignalKind::terminate()) {
+        tokio::spawn(async move {
             term.recv().await;
             std::process::exit(0);
-        }
-    });
+        });
+    }
     let serve = goplugin::serve(config);
     tokio::pin!(serve);
     let (served, connection_closed) = tokio::select! {

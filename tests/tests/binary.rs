@@ -207,14 +207,14 @@ async fn sigterm_during_500_slow_sends_loses_none() {
 }
 
 /// The drain limit is the send budget in force at shutdown: after a SIGHUP that raises
-/// `SendTimeoutSec` from 2 to 10, a SIGTERM waits for a push that takes 4 s (it once cut it at
-/// the start-up budget's 3 s, and the caller got no answer).
+/// `SendTimeoutSec` from 1 to 10, a SIGTERM waits for a push that takes 3 s (it once cut it at
+/// the start-up budget's 2 s, and the caller got no answer).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_after_a_reload_drains_within_the_new_send_budget() {
     use pushgate_tests::mock_apns::{MockApns, Reply};
     let mock = MockApns::start().await;
     mock.reply_with(|r, _| match r.header("apns-topic") {
-        Some("com.example.slow") => Reply::ok().after(Duration::from_secs(4)),
+        Some("com.example.slow") => Reply::ok().after(Duration::from_secs(3)),
         _ => Reply::ok(),
     });
     let key = pushgate_tests::apple::apple_key();
@@ -227,7 +227,7 @@ async fn sigterm_after_a_reload_drains_within_the_new_send_budget() {
         json["SendTimeoutSec"] = secs.into();
         json.to_string()
     };
-    std::fs::write(&config, with_budget(2, "com.example.fast")).unwrap();
+    std::fs::write(&config, with_budget(1, "com.example.fast")).unwrap();
     let (mut child, base) = start_process(&mut pushgate(&config), http).await;
     let push = r#"{"platform":"apple_rn","server_id":"s","device_id":"a1b2c3d4","type":"message"}"#;
     assert_eq!(send_push(&base, push).await, "{\"status\":\"OK\"}\n");
@@ -237,7 +237,7 @@ async fn sigterm_after_a_reload_drains_within_the_new_send_budget() {
         .args(["-HUP", &child.0.id().to_string()])
         .status()
         .unwrap();
-    // Reloaded once a push takes the new topic (and 4 s: the new budget allows it).
+    // Reloaded once a push takes the new topic (and 3 s: the new budget allows it).
     let started = Instant::now();
     while mock.requests().last().unwrap().header("apns-topic") != Some("com.example.slow") {
         assert_eq!(send_push(&base, push).await, "{\"status\":\"OK\"}\n");
