@@ -17,6 +17,7 @@ use std::{
 };
 
 use crate::{
+    general::General,
     health::Health,
     metrics::{AttemptMetrics, RetryMetrics},
     outcome::{Family, Outcome},
@@ -35,6 +36,17 @@ pub trait Format: Send + Sync + 'static {
     /// The request for `push`, or the FAIL that answers it without sending (a device token the
     /// provider would refuse, a payload it cannot take): that says nothing of the upstream.
     fn build(&self, push: &Push) -> Result<Self::Request, Outcome>;
+
+    /// The request for a `Send` notification to `token`, or the answer without sending.
+    fn build_general(&self, general: &General, token: &str) -> Result<Self::Request, Outcome>;
+
+    /// The request for either kind of message.
+    fn build_message(&self, message: Message<'_>) -> Result<Self::Request, Outcome> {
+        match message {
+            Message::Push(push) => self.build(push),
+            Message::General(general, token) => self.build_general(general, token),
+        }
+    }
 
     /// The whole request as text (for the dry-run debug line) and its payload size in bytes.
     fn describe(request: &Self::Request) -> (String, usize);
@@ -130,11 +142,35 @@ impl Verdict {
     }
 }
 
+/// What a target sends: a Mattermost push, or a `Send` notification to one token.
+#[derive(Clone, Copy)]
+pub enum Message<'a> {
+    Push(&'a Push),
+    General(&'a General, &'a str),
+}
+
+impl Message<'_> {
+    fn device_id(&self) -> &str {
+        match self {
+            Message::Push(push) => &push.n.device_id,
+            Message::General(_, token) => token,
+        }
+    }
+
+    /// The `type` of the dry-run log line: the Mattermost type, or the `Send` kind.
+    fn kind(&self) -> &str {
+        match self {
+            Message::Push(push) => &push.n.r#type,
+            Message::General(general, _) => general.n.kind().as_str_name(),
+        }
+    }
+}
+
 /// A target's way of sending: the loop around a provider, or a dry run.
 pub trait Sender: Send + Sync {
     fn send<'a>(
         &'a self,
-        push: &'a Push,
+        message: Message<'a>,
         deadline: Instant,
     ) -> Pin<Box<dyn Future<Output = Outcome> + Send + 'a>>;
 }
@@ -150,7 +186,14 @@ pub struct Target {
 impl Target {
     /// Sends one push; attempts and waits all end by `deadline`.
     pub async fn send(&self, push: &Push, deadline: Instant) -> Outcome {
-        self.sender.send(push, deadline).await
+        self.sender.send(Message::Push(push), deadline).await
+    }
+
+    /// Sends a `Send` notification to one token, by `deadline`.
+    pub async fn send_general(&self, general: &General, token: &str, deadline: Instant) -> Outcome {
+        self.sender
+            .send(Message::General(general, token), deadline)
+            .await
     }
 }
 
@@ -196,15 +239,15 @@ struct Delivery<P> {
 impl<P: Provider> Sender for Delivery<P> {
     fn send<'a>(
         &'a self,
-        push: &'a Push,
+        message: Message<'a>,
         deadline: Instant,
     ) -> Pin<Box<dyn Future<Output = Outcome> + Send + 'a>> {
         Box::pin(async move {
-            let request = match self.provider.format().build(push) {
+            let request = match self.provider.format().build_message(message) {
                 Ok(request) => request,
                 Err(refused) => return refused,
             };
-            let attempts = self.attempts(&request, &push.n.device_id, deadline);
+            let attempts = self.attempts(&request, message.device_id(), deadline);
             // Every attempt and wait ends by the deadline already; this only guards against a
             // provider that ignores its timeout.
             let guard = deadline + Duration::from_millis(100);
@@ -311,18 +354,18 @@ struct DryRun<F> {
 impl<F: Format> Sender for DryRun<F> {
     fn send<'a>(
         &'a self,
-        push: &'a Push,
+        message: Message<'a>,
         _deadline: Instant,
     ) -> Pin<Box<dyn Future<Output = Outcome> + Send + 'a>> {
-        let request = match self.format.build(push) {
+        let request = match self.format.build_message(message) {
             Ok(request) => request,
             Err(refused) => return Box::pin(std::future::ready(refused)),
         };
         let (summary, bytes) = F::describe(&request);
         tracing::info!(
             target_type = %self.kind,
-            r#type = %push.n.r#type,
-            did = %redact_token(&push.n.device_id),
+            r#type = %message.kind(),
+            did = %redact_token(message.device_id()),
             payload_bytes = bytes,
             "Dry run: push built, not sent"
         );

@@ -38,6 +38,8 @@ pub struct Metrics {
     cert_expiry: IntGaugeVec,
     connections: IntCounterVec,
     retries: IntCounterVec,
+    /// `pushgate_send_total`: `Send` results by target, kind and status.
+    sends: IntCounterVec,
 }
 
 const PTT: &[&str] = &["platform", "type", "transport"];
@@ -146,6 +148,11 @@ impl Metrics {
                 &["method", "code"],
             ),
             cert_expiry,
+            sends: counter(
+                "pushgate_send_total",
+                "Results of the general Send API, one per token, by target, kind (alert, background, voip) and status (ok, fail, remove).",
+                &["target", "kind", "status"],
+            ),
             retries: counter(
                 "pushgate_upstream_retries_total",
                 "Attempts repeated, by target Type and cause: the provider answered 'not now' (answer), or no answer came (timeout, connection; the push may have arrived).",
@@ -161,6 +168,21 @@ impl Metrics {
     }
 
     /// The Prometheus text exposition.
+    /// One `Send` result.
+    pub fn sent(&self, target: &str, kind: pushgate::v1::Kind, status: pushgate::v1::Status) {
+        let kind = match kind {
+            pushgate::v1::Kind::Alert => "alert",
+            pushgate::v1::Kind::Background => "background",
+            pushgate::v1::Kind::Voip => "voip",
+        };
+        let status = match status {
+            pushgate::v1::Status::Ok => "ok",
+            pushgate::v1::Status::Remove => "remove",
+            _ => "fail",
+        };
+        self.sends.with_label_values(&[target, kind, status]).inc();
+    }
+
     pub fn render(&self) -> String {
         pushgate_bridge::prometheus_text(&self.registry)
     }

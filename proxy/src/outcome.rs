@@ -13,6 +13,9 @@ pub struct Outcome {
     /// The provider's reason (`BadDeviceToken`, `UNREGISTERED`, …) when it gave one; it is the
     /// `reason` label of the failure metrics and the gRPC answer's `reason`.
     pub reason: String,
+    /// The provider's id for a push it took (APNs `apns-id`, FCM message `name`); `Send`
+    /// answers it.
+    pub provider_id: String,
 }
 
 impl Outcome {
@@ -21,14 +24,23 @@ impl Outcome {
             status: Status::Ok,
             error: String::new(),
             reason: String::new(),
+            provider_id: String::new(),
+        }
+    }
+
+    /// OK, with the provider's id for the push.
+    pub fn delivered(provider_id: impl Into<String>) -> Self {
+        Outcome {
+            provider_id: provider_id.into(),
+            ..Outcome::ok()
         }
     }
 
     pub fn remove(reason: impl Into<String>) -> Self {
         Outcome {
             status: Status::Remove,
-            error: String::new(),
             reason: reason.into(),
+            ..Outcome::ok()
         }
     }
 
@@ -37,6 +49,7 @@ impl Outcome {
             status: Status::Fail,
             error: error.into(),
             reason: reason.into(),
+            provider_id: String::new(),
         }
     }
 }

@@ -9,18 +9,21 @@ use std::{
 
 use futures::{stream::FuturesUnordered, Stream, StreamExt};
 use pushgate::v1::{
-    push_proxy_server::PushProxy, PushAck, PushNotification, SendAckRequest, SendAckResponse,
-    SendPushRequest, SendPushResponse, Status,
+    push_proxy_server::PushProxy, PushAck, PushNotification, Removal, Result as SendResult,
+    SendAckRequest, SendAckResponse, SendPushRequest, SendPushResponse, SendRequest, SendResponse,
+    Status, WatchRemovalsRequest,
 };
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Streaming};
 
 use crate::{
+    general,
     health::Health,
     metrics::Metrics,
     outcome::Outcome,
     push::{self, check_ack, redact_token, Rejection},
+    removals::Removals,
     targets::Targets,
 };
 
@@ -43,6 +46,8 @@ struct Inner {
     metrics: Arc<Metrics>,
     /// `GrpcStreamIdleTimeoutSec`: a StreamPush quiet this long, with nothing in flight, ends.
     stream_idle: Duration,
+    /// Every REMOVE, for `WatchRemovals`.
+    removals: Removals,
 }
 
 /// What a config reload replaces.
@@ -65,6 +70,7 @@ impl PushService {
                 health,
                 metrics,
                 stream_idle,
+                removals: Removals::default(),
             }),
         }
     }
@@ -144,6 +150,9 @@ impl PushService {
             &push.n.ack_id,
             &outcome,
         );
+        if outcome.status == Status::Remove {
+            (self.inner.removals).publish(&target.kind, &push.n.device_id, &outcome.reason);
+        }
         if outcome.status == Status::Fail {
             tracing::error!(
                 sid = %push.n.server_id,
@@ -180,6 +189,51 @@ impl PushService {
             status: outcome.status.into(),
             error: outcome.error,
             reason: outcome.reason,
+        })
+    }
+
+    /// One `Send`: every token of the request to its target at once, within one send budget,
+    /// each with its own result in request order.
+    pub async fn send_answer(&self, req: SendRequest) -> Result<SendResponse, tonic::Status> {
+        let general = general::prepare(&req).map_err(tonic::Status::invalid_argument)?;
+        let live = self.live();
+        let kind = general.n.kind();
+        let Some(target) = live.targets.get(&req.target) else {
+            if let Some(error) = live.targets.failure(&req.target) {
+                let text = format!(
+                    "push notifications for type={} are not working: {error}",
+                    req.target
+                );
+                let failed = Outcome::fail(text, CREDENTIALS_FAILED);
+                let results = req.tokens.iter().map(|token| {
+                    self.inner.metrics.sent(&req.target, kind, failed.status);
+                    result(token, failed.clone())
+                });
+                return Ok(SendResponse {
+                    request_id: req.request_id,
+                    results: results.collect(),
+                });
+            }
+            return Err(tonic::Status::invalid_argument(format!(
+                "target: no configured target has Type {:?}",
+                req.target
+            )));
+        };
+        let deadline = Instant::now() + live.send_timeout;
+        let sends = req.tokens.iter().map(|token| {
+            let (target, general) = (&target, &general);
+            async move {
+                let outcome = target.send_general(general, token, deadline).await;
+                self.inner.metrics.sent(&target.kind, kind, outcome.status);
+                if outcome.status == Status::Remove {
+                    (self.inner.removals).publish(&target.kind, token, &outcome.reason);
+                }
+                result(token, outcome)
+            }
+        });
+        Ok(SendResponse {
+            request_id: req.request_id.clone(),
+            results: futures::future::join_all(sends).await,
         })
     }
 
@@ -260,6 +314,16 @@ impl PushService {
     }
 }
 
+fn result(token: &str, outcome: Outcome) -> SendResult {
+    SendResult {
+        token: token.to_string(),
+        status: outcome.status.into(),
+        reason: outcome.reason,
+        error: outcome.error,
+        provider_id: outcome.provider_id,
+    }
+}
+
 fn invalid_argument(Rejection(text): Rejection) -> tonic::Status {
     tonic::Status::invalid_argument(text)
 }
@@ -304,6 +368,29 @@ impl PushProxy for PushService {
     }
 
     type StreamPushStream = ResponseStream;
+
+    async fn send(
+        &self,
+        request: Request<SendRequest>,
+    ) -> Result<Response<SendResponse>, tonic::Status> {
+        let answer = self.send_answer(request.into_inner()).await;
+        self.inner.metrics.grpc("Send", code_of(&answer));
+        answer.map(Response::new)
+    }
+
+    type WatchRemovalsStream = Pin<Box<dyn Stream<Item = Result<Removal, tonic::Status>> + Send>>;
+
+    async fn watch_removals(
+        &self,
+        request: Request<WatchRemovalsRequest>,
+    ) -> Result<Response<Self::WatchRemovalsStream>, tonic::Status> {
+        self.inner.metrics.grpc("WatchRemovals", tonic::Code::Ok);
+        let targets = request.into_inner().targets;
+        let removals = self.inner.removals.watch(targets).map(Ok);
+        // Shutdown ends the watch, so the connection can close.
+        let removals = removals.take_until(self.health().draining());
+        Ok(Response::new(Box::pin(removals)))
+    }
 
     async fn stream_push(
         &self,

@@ -4,6 +4,7 @@
 //! around it is `delivery.rs`.
 
 mod certificate;
+mod general;
 mod legacy_pem;
 pub mod payload;
 mod token;
@@ -246,6 +247,12 @@ impl Provider for Client {
         if let Some(topic) = &request.topic {
             req = req.header("apns-topic", topic);
         }
+        if let Some(expiration) = request.expiration {
+            req = req.header("apns-expiration", expiration);
+        }
+        if let Some(collapse_id) = &request.collapse_id {
+            req = req.header("apns-collapse-id", collapse_id);
+        }
         if let Some(bearer) = credential {
             req = req.header(header::AUTHORIZATION, bearer);
         }
@@ -268,7 +275,7 @@ impl Provider for Client {
         // The status is APNs' answer: a body lost after it never makes the push go again.
         let body = upstream::read_answer(response).await.unwrap_or_default();
         if status == StatusCode::OK {
-            return Answer::new(Outcome::ok(), Verdict::Delivered);
+            return Answer::new(Outcome::delivered(apns_id), Verdict::Delivered);
         }
         // apns2 decodes every non-200 body as JSON; one that is not (an HTML page from a
         // balancer in front of APNs) is an error without an APNs answer, and retried.

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::{delivery::Format, emoji, outcome::Outcome, push::Push};
+use crate::{delivery::Format, emoji, general::General, outcome::Outcome, push::Push};
 use gojson::to_go_json;
 
 /// The longest device token taken, in hex digits. Apple's are 64 today and documented as of
@@ -15,7 +15,7 @@ const MAX_TOKEN_DIGITS: usize = 512;
 
 /// An APNs device token is hex digits; anything else would be refused by APNs, and must never
 /// reach the request path (`../`, `#`, `?` would change the URL).
-fn check_token(token: &str) -> Result<(), String> {
+pub(super) fn check_token(token: &str) -> Result<(), String> {
     if token.len() > MAX_TOKEN_DIGITS || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(format!(
             "invalid device Id: an APNs device token is 1 to {MAX_TOKEN_DIGITS} hexadecimal digits"
@@ -46,6 +46,14 @@ impl Format for ApnsFormat {
         build(push, &self.topic).map_err(|why| Outcome::fail(why, "PayloadTooLarge"))
     }
 
+    fn build_general(&self, general: &General, token: &str) -> Result<ApnsRequest, Outcome> {
+        check_token(token).map_err(|why| Outcome {
+            error: why,
+            ..Outcome::remove(BAD_DEVICE_TOKEN)
+        })?;
+        super::general::build(general, token, &self.topic)
+    }
+
     fn describe(request: &ApnsRequest) -> (String, usize) {
         (format!("{request:?}"), request.body.len())
     }
@@ -73,6 +81,10 @@ pub struct ApnsRequest {
     pub topic: Option<String>,
     pub push_type: &'static str,
     pub priority: &'static str,
+    /// `apns-expiration` (Unix seconds): only `Send` sets it, from the notification's TTL.
+    pub expiration: Option<u64>,
+    /// `apns-collapse-id`: only `Send` sets it.
+    pub collapse_id: Option<String>,
     pub body: String,
 }
 
@@ -148,6 +160,8 @@ pub fn build(push: &Push, topic: &str) -> Result<ApnsRequest, String> {
         topic: (!topic.is_empty()).then_some(topic),
         priority: if push_type == "background" { "5" } else { "10" },
         push_type,
+        expiration: None,
+        collapse_id: None,
         body: encode_within_limit(&mut payload, limit)?,
     })
 }

@@ -8,6 +8,7 @@ use serde::Serialize;
 use crate::{
     delivery::{Format, INVALID_TOKEN},
     emoji,
+    general::General,
     outcome::Outcome,
     push::Push,
 };
@@ -63,6 +64,11 @@ impl Format for FcmFormat {
     fn build(&self, push: &Push) -> Result<String, Outcome> {
         check_token(&push.n.device_id).map_err(|why| Outcome::fail(why, INVALID_TOKEN))?;
         Ok(build(push))
+    }
+
+    fn build_general(&self, general: &General, token: &str) -> Result<String, Outcome> {
+        check_token(token).map_err(|why| Outcome::fail(why, INVALID_TOKEN))?;
+        super::general::build(general, token)
     }
 
     fn describe(body: &String) -> (String, usize) {

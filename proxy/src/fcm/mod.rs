@@ -2,6 +2,7 @@
 //! service-account OAuth2 token and one POST per push. This module makes one attempt and says
 //! what FCM's answer means; the loop around it is `delivery.rs`.
 
+mod general;
 pub mod message;
 mod oauth;
 
@@ -245,7 +246,9 @@ impl Provider for Client {
         // The status is FCM's answer: a body lost after it never makes the push go again.
         let body = upstream::read_answer(response).await.unwrap_or_default();
         if status.is_success() {
-            return Answer::new(Outcome::ok(), Verdict::Delivered);
+            let json: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+            let name = json["name"].as_str().unwrap_or_default();
+            return Answer::new(Outcome::delivered(name), Verdict::Delivered);
         }
         let answer = self.classify(status, &body, wait);
         if answer.outcome.status == pushgate::v1::Status::Remove {
