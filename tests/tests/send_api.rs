@@ -555,3 +555,41 @@ async fn a_watcher_that_never_reads_does_not_hold_up_delivery() {
     assert_eq!(read + dropped, 10_000, "every removal read or counted");
     running.shutdown().await;
 }
+
+/// The README's example on the embedded dry-run config: every token answered OK, nothing sent,
+/// the results counted by target, kind and status.
+#[tokio::test]
+async fn send_works_on_the_dry_run_config() {
+    let running = start(&pushgate_tests::dry_run_config()).await;
+    let mut client = grpc_client(&running).await;
+    for (target, tokens) in [
+        (
+            "apple_rn",
+            vec!["a1b2c3d4".to_string(), "e5f60718".to_string()],
+        ),
+        ("android_rn", vec!["fcm:tok-1".to_string()]),
+    ] {
+        let answer = send_all(
+            &mut client,
+            target,
+            &tokens,
+            Notification {
+                alert: alert("Hello", "from my app"),
+                ..Default::default()
+            },
+        )
+        .await;
+        assert_eq!(answer.results.len(), tokens.len());
+        assert!(answer.results.iter().all(|r| r.status() == Status::Ok));
+    }
+    let metrics = running.metrics_text();
+    assert!(
+        metrics.contains(r#"pushgate_send_total{kind="alert",status="ok",target="apple_rn"} 2"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"pushgate_grpc_requests_total{code="Ok",method="Send"} 2"#),
+        "{metrics}"
+    );
+    running.shutdown().await;
+}
