@@ -24,6 +24,8 @@
 
 pub mod v1 {
     tonic::include_proto!("pushgate.v1");
+    // Serde in protobuf's JSON mapping (pbjson), for the HTTP/JSON form of `Send`.
+    include!(concat!(env!("OUT_DIR"), "/pushgate.v1.serde.rs"));
 
     /// The encoded descriptor set, for gRPC server reflection.
     pub const FILE_DESCRIPTOR_SET: &[u8] =

@@ -4,7 +4,7 @@ use std::{future::Future, time::Duration};
 
 use pushgate::v1::{
     push_proxy_client::PushProxyClient, PushAck, PushNotification, SendAckRequest, SendAckResponse,
-    SendPushRequest, SendPushResponse,
+    SendPushRequest, SendPushResponse, SendRequest, SendResponse,
 };
 use tonic::transport::{Channel, Endpoint};
 
@@ -26,6 +26,16 @@ pub trait Backend: Send + Sync + 'static {
 
     /// For `/readyz`.
     fn readiness(&self) -> impl Future<Output = Readiness> + Send;
+
+    /// `Send`, for `POST /api/v2/send`; a backend without it answers UNIMPLEMENTED.
+    fn send(
+        &self,
+        _request: SendRequest,
+    ) -> impl Future<Output = Result<SendResponse, tonic::Status>> + Send {
+        std::future::ready(Err(tonic::Status::unimplemented(
+            "the general Send API is not served here",
+        )))
+    }
 
     /// Prometheus text for `/metrics`, when metrics are on.
     fn metrics(&self) -> Option<String> {
@@ -166,6 +176,13 @@ impl Backend for GrpcBackend {
         let started = std::time::Instant::now();
         let answer = client.send_ack(req).await.map(|r| r.into_inner());
         let answer = self.observed(started, answer);
+        self.explained(answer).await
+    }
+
+    async fn send(&self, request: SendRequest) -> Result<SendResponse, tonic::Status> {
+        let req = self.request(request);
+        let mut client = PushProxyClient::new(self.channel.clone());
+        let answer = client.send(req).await.map(|r| r.into_inner());
         self.explained(answer).await
     }
 

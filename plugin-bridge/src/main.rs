@@ -119,7 +119,11 @@ async fn main() {
         Ok(b) => b,
         Err(e) => usage_error(e),
     };
-    let settings = Settings::new(throttle, args.enable_metrics);
+    let settings = Settings {
+        // `/api/v2/send` wants the token the bridge itself presents to pushgate.
+        api_token: auth_token.clone(),
+        ..Settings::new(throttle, args.enable_metrics)
+    };
     let addr = bind_address(&args.listen);
     let listener = match tokio::net::TcpListener::bind(&addr).await {
         Ok(l) => l,

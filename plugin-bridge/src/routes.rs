@@ -33,6 +33,9 @@ pub struct Settings {
     /// The time a client has to send a whole request body (a slow client cannot hold a
     /// connection by dribbling it).
     pub body_read: std::time::Duration,
+    /// `POST /api/v2/send` wants `Authorization: Bearer <this>` when set: the token the gRPC
+    /// API wants (`GrpcAuthToken`), so both forms of `Send` are guarded alike.
+    pub api_token: Option<String>,
 }
 
 impl Settings {
@@ -44,6 +47,7 @@ impl Settings {
             hash: crate::build_info::GIT_HASH.into(),
             version: crate::build_info::VERSION.into(),
             body_read: std::time::Duration::from_secs(60),
+            api_token: None,
         }
     }
 }
@@ -70,6 +74,7 @@ pub fn router<B: Backend>(backend: Arc<B>, settings: Settings) -> Router {
             post(send_push::<B>).fallback(not_found),
         )
         .route("/api/v1/ack", post(ack::<B>).fallback(not_found))
+        .route("/api/v2/send", post(send_v2::<B>).fallback(not_found))
         .route("/healthz", get(healthz).fallback(not_allowed))
         .route("/readyz", get(readyz::<B>).fallback(not_allowed));
     if app.settings.metrics_enabled {
@@ -343,6 +348,89 @@ async fn ack<B: Backend>(State(app): State<Arc<App<B>>>, body: Body) -> Response
         Ok(r) => answer(r.status(), &r.error),
         Err(status) => backend_error(&status),
     }
+}
+
+/// `Send` over HTTP: `SendRequest` in protobuf's JSON mapping in, `SendResponse` out (docs/api.md).
+/// Errors are `{"code": "...", "message": "..."}` with the HTTP status of the gRPC code; a body
+/// that is not a `SendRequest` is a 400 naming what is wrong, never a 500.
+async fn send_v2<B: Backend>(
+    State(app): State<Arc<App<B>>>,
+    headers: axum::http::HeaderMap,
+    body: Body,
+) -> Response {
+    if let Some(token) = &app.settings.api_token {
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        if !bool::from(subtle::ConstantTimeEq::ct_eq(
+            given.as_bytes(),
+            token.as_bytes(),
+        )) {
+            let status =
+                tonic::Status::unauthenticated("a valid Authorization: Bearer token is needed");
+            return json_error(&status);
+        }
+    }
+    let bytes = match read_body(body, app.settings.body_read).await {
+        Ok(bytes) => bytes,
+        Err(unread) => {
+            return json_error(&tonic::Status::invalid_argument(format!(
+                "cannot read the body: {}",
+                unread.text
+            )))
+        }
+    };
+    // serde_path_to_error: the error names the field (`notification.ttl`), not only a column.
+    let mut json = serde_json::Deserializer::from_slice(&bytes);
+    let request: pushgate::v1::SendRequest = match serde_path_to_error::deserialize(&mut json) {
+        Ok(request) => request,
+        Err(e) => {
+            let field = e.path().to_string();
+            return json_error(&tonic::Status::invalid_argument(format!(
+                "{field}: not a SendRequest in protobuf's JSON mapping: {}",
+                e.inner()
+            )));
+        }
+    };
+    match app.backend.send(request).await {
+        Ok(answer) => (
+            [(header::CONTENT_TYPE, "application/json")],
+            serde_json::to_string(&answer).unwrap_or_default(),
+        )
+            .into_response(),
+        Err(status) => json_error(&status),
+    }
+}
+
+/// A failed `POST /api/v2/send`: the gRPC code and message, with the HTTP status Google's
+/// HTTP/JSON transcoding gives that code.
+fn json_error(status: &tonic::Status) -> Response {
+    use tonic::Code;
+    let http = match status.code() {
+        Code::InvalidArgument | Code::OutOfRange | Code::FailedPrecondition => {
+            StatusCode::BAD_REQUEST
+        }
+        Code::Unauthenticated => StatusCode::UNAUTHORIZED,
+        Code::PermissionDenied => StatusCode::FORBIDDEN,
+        Code::NotFound => StatusCode::NOT_FOUND,
+        Code::Unimplemented => StatusCode::NOT_IMPLEMENTED,
+        Code::ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
+        Code::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        Code::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
+        _ => StatusCode::BAD_GATEWAY,
+    };
+    let body = serde_json::json!({
+        "code": format!("{:?}", status.code()),
+        "message": status.message(),
+    });
+    (
+        http,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
 }
 
 async fn healthz() -> &'static str {

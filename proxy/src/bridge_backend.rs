@@ -1,7 +1,10 @@
 //! The embedded bridge's backend: the MPNS HTTP API inside the `pushgate` binary calls the
 //! service directly — the same validation and answers as over gRPC, without a network hop.
 
-use pushgate::v1::{PushAck, PushNotification, SendAckResponse, SendPushRequest, SendPushResponse};
+use pushgate::v1::{
+    PushAck, PushNotification, SendAckResponse, SendPushRequest, SendPushResponse, SendRequest,
+    SendResponse,
+};
 use pushgate_bridge::{Backend, Readiness};
 
 use crate::service::PushService;
@@ -18,6 +21,10 @@ impl Backend for PushService {
 
     async fn send_ack(&self, ack: PushAck) -> Result<SendAckResponse, tonic::Status> {
         self.send_ack_answer(&ack)
+    }
+
+    async fn send(&self, request: SendRequest) -> Result<SendResponse, tonic::Status> {
+        self.send_answer(request).await
     }
 
     fn metrics(&self) -> Option<String> {

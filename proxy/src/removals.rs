@@ -33,7 +33,7 @@ impl Removals {
             target: target.to_string(),
             token: token.to_string(),
             reason: reason.to_string(),
-            time: Some(prost_types::Timestamp::from(SystemTime::now())),
+            time: Some(now()),
             dropped: 0,
         });
     }
@@ -62,6 +62,16 @@ impl Removals {
                 }
             }
         })
+    }
+}
+
+fn now() -> pbjson_types::Timestamp {
+    let since = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default();
+    pbjson_types::Timestamp {
+        seconds: since.as_secs() as i64,
+        nanos: since.subsec_nanos() as i32,
     }
 }
 

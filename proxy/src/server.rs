@@ -232,8 +232,10 @@ async fn report<E: std::fmt::Display>(
 }
 
 fn bridge_settings(config: &Config) -> Settings {
+    let token = &config.listeners.grpc_auth_token;
     Settings {
         body_read: config.listeners.http_limits.body_read,
+        api_token: (!token.is_empty()).then(|| token.clone()),
         ..Settings::new(config.throttle.clone(), config.enable_metrics)
     }
 }

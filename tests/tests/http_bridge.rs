@@ -267,6 +267,7 @@ async fn standalone_bridge_in_front_of_the_grpc_server() {
         hash: "test".into(),
         version: "0".into(),
         body_read: Duration::from_secs(60),
+        api_token: None,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

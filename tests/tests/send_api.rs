@@ -156,7 +156,7 @@ async fn apns_gets_apples_semantics_for_each_kind() {
             data: data.clone(),
             mutable_content: true,
             collapse_id: "order-1234".into(),
-            ttl: Some(prost_types::Duration {
+            ttl: Some(pbjson_types::Duration {
                 seconds: 3600,
                 nanos: 0,
             }),
@@ -270,7 +270,7 @@ async fn fcm_gets_googles_semantics_for_each_kind() {
             badge: Some(2),
             data: data.clone(),
             collapse_id: "order-1234".into(),
-            ttl: Some(prost_types::Duration {
+            ttl: Some(pbjson_types::Duration {
                 seconds: 90,
                 nanos: 500_000_000,
             }),
@@ -591,5 +591,144 @@ async fn send_works_on_the_dry_run_config() {
         metrics.contains(r#"pushgate_grpc_requests_total{code="Ok",method="Send"} 2"#),
         "{metrics}"
     );
+    // The README's curl line, answered as the README says.
+    let answer = reqwest::Client::new()
+        .post(http_url(&running, "/api/v2/send"))
+        .body(r#"{"target":"android_rn","tokens":["fcm-token"],"notification":{"kind":"KIND_BACKGROUND","data":{"sync":"inbox"}}}"#)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        answer,
+        r#"{"results":[{"token":"fcm-token","status":"STATUS_OK"}]}"#
+    );
+    let readme = include_str!("../../README.md");
+    assert!(readme.contains(r#"# {"results":[{"token":"fcm-token","status":"STATUS_OK"}]}"#));
+    assert!(readme.contains(r#"-d '{"target":"android_rn","tokens":["fcm-token"],"notification":{"kind":"KIND_BACKGROUND","data":{"sync":"inbox"}}}'"#));
+    running.shutdown().await;
+}
+
+/// `POST /api/v2/send` on the MPNS listener: the same `Send` in protobuf's JSON mapping, behind
+/// the gRPC auth token, for curl users and webhooks; bad JSON is a 400 naming the field.
+#[tokio::test]
+async fn send_over_http_json_with_the_grpc_token() {
+    let apns = MockApns::start().await;
+    let key = apple_key();
+    let mut config = apple_config(&apns, &key);
+    config.listeners.grpc_auth_token = "s3cret-token".into();
+    let running = start(&config).await;
+    let url = http_url(&running, "/api/v2/send");
+    let http = reqwest::Client::new();
+    let post = |body: &str, token: Option<&str>| {
+        let mut req = http.post(&url).body(body.to_string());
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        req.send()
+    };
+    // camelCase or the proto's own names, as protobuf's JSON mapping reads them.
+    let body = r#"{"target":"apple_rn","tokens":["a1b2c3d4","dead0001","not-hex"],"requestId":"r-7",
+        "notification":{"kind":"KIND_BACKGROUND","data":{"sync":"inbox"},"ttl":"600s","collapse_id":"inbox"}}"#;
+    apns.reply_with(|r, _| {
+        if r.path.ends_with("/dead0001") {
+            Reply::status(410, r#"{"reason":"Unregistered","timestamp":1}"#)
+        } else {
+            Reply::ok()
+        }
+    });
+
+    let refused = post(body, None).await.unwrap();
+    assert_eq!(refused.status(), 401);
+    assert_eq!(
+        json(&refused.text().await.unwrap())["code"],
+        "Unauthenticated"
+    );
+    let refused = post(body, Some("wrong")).await.unwrap();
+    assert_eq!(refused.status(), 401);
+    assert_eq!(apns.received(), 0);
+
+    let answer = post(body, Some("s3cret-token")).await.unwrap();
+    assert_eq!(answer.status(), 200);
+    assert_eq!(answer.headers()["content-type"], "application/json");
+    assert_eq!(
+        json(&answer.text().await.unwrap()),
+        json(
+            r#"{"requestId":"r-7","results":[
+                {"token":"a1b2c3d4","status":"STATUS_OK","providerId":"11111111-2222-3333-4444-555555555555"},
+                {"token":"dead0001","status":"STATUS_REMOVE","reason":"Unregistered"},
+                {"token":"not-hex","status":"STATUS_REMOVE","reason":"BadDeviceToken","error":"invalid device Id: an APNs device token is 1 to 512 hexadecimal digits"}]}"#
+        )
+    );
+    let sent = apns.requests();
+    assert_eq!(sent.len(), 2);
+    assert_eq!(sent[0].header("apns-push-type"), Some("background"));
+    assert_eq!(sent[0].header("apns-collapse-id"), Some("inbox"));
+    assert_eq!(
+        json(&sent[0].body),
+        json(r#"{"aps":{"content-available":1},"sync":"inbox"}"#)
+    );
+
+    // Bad input: a 400 that names the field, never a 500.
+    for (body, field) in [
+        (r#"{"target":"apple_rn","tokens":"a1b2"}"#, "tokens"),
+        (
+            r#"{"target":"apple_rn","tokens":["a1"],"notification":{"ttl":"soon"}}"#,
+            "notification.ttl",
+        ),
+        (
+            r#"{"target":"apple_rn","tokens":["a1"],"notification":{"kind":"KIND_LOUD"}}"#,
+            "notification.kind",
+        ),
+        (r#"{"target":"apple_rn","tokenz":["a1"]}"#, "tokenz"),
+        (r#"{"target":"apple_rn","tokens":[]}"#, "tokens"),
+        (
+            r#"{"target":"nowhere","tokens":["a1"],"notification":{}}"#,
+            "target",
+        ),
+        ("not json", "."),
+    ] {
+        let answer = post(body, Some("s3cret-token")).await.unwrap();
+        assert_eq!(answer.status(), 400, "{body}");
+        let error = json(&answer.text().await.unwrap());
+        assert_eq!(error["code"], "InvalidArgument", "{body}");
+        let message = error["message"].as_str().unwrap();
+        assert!(message.contains(field), "{body}: {message}");
+    }
+    running.shutdown().await;
+}
+
+/// The standalone bridge serves `/api/v2/send` too, through pushgate's gRPC `Send`.
+#[tokio::test]
+async fn the_standalone_bridge_forwards_send() {
+    use pushgate_bridge::{router, GrpcBackend, Settings};
+    let running = start(&pushgate_tests::dry_run_config()).await;
+    let backend = GrpcBackend::new(
+        &format!("http://{}", running.grpc_addr),
+        Duration::from_secs(5),
+        None,
+    )
+    .unwrap();
+    let app = router(
+        std::sync::Arc::new(backend),
+        Settings::new(Default::default(), false),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let answer = reqwest::Client::new()
+        .post(format!("http://{addr}/api/v2/send"))
+        .body(r#"{"target":"android_rn","tokens":["fcm:a","fcm:b"],"notification":{"alert":{"body":"hi"}}}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    let answer = json(&answer.text().await.unwrap());
+    assert_eq!(answer["results"].as_array().unwrap().len(), 2);
+    assert_eq!(answer["results"][1]["token"], "fcm:b");
+    assert_eq!(answer["results"][1]["status"], "STATUS_OK");
+    server.abort();
     running.shutdown().await;
 }
