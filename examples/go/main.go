@@ -140,6 +140,31 @@ func main() {
 	}
 	check(len(seen) == n, "%d of %d stream pushes answered", len(seen), n)
 
+	// Send: one notification to many tokens, a result each in order; WatchRemovals sees the
+	// token the provider said to forget.
+	watchCtx, stopWatching := context.WithCancel(ctx)
+	removals, err := client.WatchRemovals(watchCtx, &pushgatev1.WatchRemovalsRequest{Targets: []string{"apple_rn"}})
+	check(err == nil, "WatchRemovals: %v", err)
+	time.Sleep(200 * time.Millisecond) // the watch is registered before the removal happens
+	sent, err := client.Send(ctx, &pushgatev1.SendRequest{
+		Target:    "apple_rn",
+		Tokens:    []string{"a1b2c3d4", "dead0001"},
+		RequestId: "go-send",
+		Notification: &pushgatev1.Notification{
+			Alert: &pushgatev1.Alert{Title: "Go", Body: "hello from Send"},
+			Data:  map[string]string{"order": "1234"},
+		},
+	})
+	check(err == nil, "Send: %v", err)
+	check(sent.GetRequestId() == "go-send", "Send echoes request_id: %v", sent)
+	results := sent.GetResults()
+	check(len(results) == 2 && results[0].GetToken() == "a1b2c3d4" && results[1].GetToken() == "dead0001", "results in order: %v", sent)
+	check(results[0].GetStatus() == pushgatev1.Status_STATUS_OK, "Send OK: %v", sent)
+	check(results[1].GetStatus() == pushgatev1.Status_STATUS_REMOVE, "Send REMOVE: %v", sent)
+	removal, err := removals.Recv()
+	check(err == nil && removal.GetTarget() == "apple_rn" && removal.GetToken() == "dead0001", "removal watched: %v %v", removal, err)
+	stopWatching()
+
 	// Health: Check of the process, the API and a platform Type; Watch of a Type.
 	health := healthpb.NewHealthClient(conn)
 	for _, service := range []string{"", "pushgate.v1.PushProxy", "apple_rn"} {

@@ -118,6 +118,27 @@ async function main() {
   });
   check(seen.size === n, `${seen.size} of ${n} stream pushes answered`);
 
+  // Send: one notification to many tokens, a result each in order; WatchRemovals sees the
+  // token the provider said to forget.
+  const removals = client.WatchRemovals({ targets: ['apple_rn'] });
+  const removal = new Promise((resolve) => removals.once('data', resolve));
+  removals.on('error', (e) => check(e.code === grpc.status.CANCELLED, `WatchRemovals: ${e}`));
+  await new Promise((resolve) => setTimeout(resolve, 200)); // the watch is registered first
+  [err, answer] = await call(client, 'Send', {
+    target: 'apple_rn',
+    tokens: ['a1b2c3d4', 'dead0001'],
+    request_id: 'node-send',
+    notification: { alert: { title: 'Node', body: 'hello from Send' }, data: { order: '1234' } },
+  });
+  check(!err, `Send: ${err}`);
+  check(answer.request_id === 'node-send', `Send echoes request_id: ${JSON.stringify(answer)}`);
+  check(answer.results.map((r) => r.token).join() === 'a1b2c3d4,dead0001', `results in order: ${JSON.stringify(answer)}`);
+  check(answer.results[0].status === 'STATUS_OK', `Send OK: ${JSON.stringify(answer)}`);
+  check(answer.results[1].status === 'STATUS_REMOVE', `Send REMOVE: ${JSON.stringify(answer)}`);
+  const removed = await removal;
+  check(removed.target === 'apple_rn' && removed.token === 'dead0001', `removal watched: ${JSON.stringify(removed)}`);
+  removals.cancel();
+
   // Health: Check of the process, the API and a platform Type; Watch of a Type.
   const healthClient = new health.Health(addr, credentials(true));
   for (const service of ['', 'pushgate.v1.PushProxy', 'apple_rn']) {

@@ -11,6 +11,7 @@ with "dead" (the test suite's mock APNs answers so).
 
 import os
 import sys
+import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "gen"))
 
@@ -97,6 +98,26 @@ def main():
         check(answer.status == push_pb2.STATUS_OK, f"stream push OK: {answer}")
         seen.add(answer.request_id)
     check(len(seen) == n, f"{len(seen)} of {n} stream pushes answered")
+
+    # Send: one notification to many tokens, a result each in order; WatchRemovals sees the
+    # token the provider said to forget.
+    watch_removals = client.WatchRemovals(
+        push_pb2.WatchRemovalsRequest(targets=["apple_rn"]), timeout=30)
+    time.sleep(0.2)  # the watch is registered before the removal happens
+    sent = client.Send(push_pb2.SendRequest(
+        target="apple_rn", tokens=["a1b2c3d4", "dead0001"], request_id="py-send",
+        notification=push_pb2.Notification(
+            alert=push_pb2.Alert(title="Python", body="hello from Send"),
+            data={"order": "1234"},
+        ),
+    ), timeout=30)
+    check(sent.request_id == "py-send", f"Send echoes request_id: {sent}")
+    check([r.token for r in sent.results] == ["a1b2c3d4", "dead0001"], f"results in order: {sent}")
+    check(sent.results[0].status == push_pb2.STATUS_OK, f"Send OK: {sent}")
+    check(sent.results[1].status == push_pb2.STATUS_REMOVE, f"Send REMOVE: {sent}")
+    removal = next(watch_removals)
+    check((removal.target, removal.token) == ("apple_rn", "dead0001"), f"removal watched: {removal}")
+    watch_removals.cancel()
 
     # Health: Check of the process, the API and a platform Type; Watch of a Type.
     health = health_pb2_grpc.HealthStub(conn)

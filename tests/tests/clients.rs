@@ -1,7 +1,8 @@
 //! The example clients in `examples/<language>/`, each run against a live pushgate the way a
 //! user's service would call it: TLS with a client certificate, the `GrpcAuthToken` bearer
 //! token, SendPush answered OK and REMOVE by the mock APNs, INVALID_ARGUMENT with MPNS's text,
-//! a StreamPush of 1,000, and health Check and Watch. Each client checks every answer itself
+//! a StreamPush of 1,000, `Send` to two tokens (OK and REMOVE) with `WatchRemovals` seeing the
+//! removal, and health Check and Watch. Each client checks every answer itself
 //! and prints "N checks passed"; these tests start what it talks to and read its verdict.
 //!
 //! A client whose toolchain is missing fails under CI (`CI` set) and is ignored elsewhere.

@@ -29,7 +29,13 @@ import java.util.Set;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.Executor;
 import java.util.concurrent.TimeUnit;
+import pushgate.v1.Push.Alert;
+import pushgate.v1.Push.Notification;
 import pushgate.v1.Push.PushNotification;
+import pushgate.v1.Push.Removal;
+import pushgate.v1.Push.SendRequest;
+import pushgate.v1.Push.SendResponse;
+import pushgate.v1.Push.WatchRemovalsRequest;
 import pushgate.v1.Push.SendPushRequest;
 import pushgate.v1.Push.SendPushResponse;
 import pushgate.v1.Push.Status;
@@ -153,6 +159,30 @@ public final class Client {
     check(done.await(60, TimeUnit.SECONDS), "StreamPush ends");
     check(failure[0] == null, "StreamPush: " + failure[0]);
     check(seen.size() == n, seen.size() + " of " + n + " stream pushes answered");
+
+    // Send: one notification to many tokens, a result each in order; WatchRemovals sees the
+    // token the provider said to forget.
+    Iterator<Removal> removals = client.withDeadlineAfter(30, TimeUnit.SECONDS)
+        .watchRemovals(WatchRemovalsRequest.newBuilder().addTargets("apple_rn").build());
+    Thread.sleep(200); // the watch is registered before the removal happens
+    SendResponse sent = client.withDeadlineAfter(30, TimeUnit.SECONDS).send(SendRequest.newBuilder()
+        .setTarget("apple_rn")
+        .addTokens("a1b2c3d4")
+        .addTokens("dead0001")
+        .setRequestId("java-send")
+        .setNotification(Notification.newBuilder()
+            .setAlert(Alert.newBuilder().setTitle("Java").setBody("hello from Send"))
+            .putData("order", "1234"))
+        .build());
+    check(sent.getRequestId().equals("java-send"), "Send echoes request_id: " + sent);
+    check(sent.getResultsCount() == 2
+        && sent.getResults(0).getToken().equals("a1b2c3d4")
+        && sent.getResults(1).getToken().equals("dead0001"), "results in order: " + sent);
+    check(sent.getResults(0).getStatus() == Status.STATUS_OK, "Send OK: " + sent);
+    check(sent.getResults(1).getStatus() == Status.STATUS_REMOVE, "Send REMOVE: " + sent);
+    Removal removal = removals.next();
+    check(removal.getTarget().equals("apple_rn") && removal.getToken().equals("dead0001"),
+        "removal watched: " + removal);
 
     // Health: Check of the process, the API and a platform Type; Watch of a Type.
     for (String service : new String[] {"", "pushgate.v1.PushProxy", "apple_rn"}) {
