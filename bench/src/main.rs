@@ -7,7 +7,8 @@
 //!
 //! Starts the mock APNs and mock FCM in this process, a release `pushgate` process configured
 //! to send to them, and drives it from this process over 127.0.0.1. Scenarios: grpc-unary,
-//! grpc-stream and http-bridge (each to apns and fcm), direct (a bare HTTP/2 client straight
+//! grpc-stream, grpc-send (the general API, 1,000 tokens a call) and http-bridge (each to apns
+//! and fcm), direct (a bare HTTP/2 client straight
 //! to the mock: the ceiling of the machine), and idle. Prints one table row per scenario.
 //!
 //! `--baseline OTHER` runs every scenario on both binaries back to back, against the same mocks
@@ -326,6 +327,90 @@ async fn grpc_unary(pg: &Pushgate, platform: &'static str, a: &Args) -> Run {
     .await
 }
 
+/// Tokens per `Send` call in the grpc-send scenario: the API's maximum.
+const SEND_BATCH: usize = 1000;
+
+/// The general API: `Send` calls of `SEND_BATCH` tokens each, two in flight, until `pushes`
+/// tokens are sent. Each token's latency is its call's.
+async fn grpc_send(pg: &Pushgate, platform: &'static str, a: &Args) -> Run {
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{}", pg.grpc))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let batches = a.pushes.div_ceil(SEND_BATCH);
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let started = Instant::now();
+    let workers: Vec<_> = (0..2)
+        .map(|_| {
+            let (next, channel, pushes) = (next.clone(), channel.clone(), a.pushes);
+            tokio::spawn(async move {
+                let mut client = PushProxyClient::new(channel);
+                let (mut latencies, mut errors) = (Vec::new(), 0);
+                loop {
+                    let batch = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if batch >= batches {
+                        break;
+                    }
+                    let first = batch * SEND_BATCH;
+                    let tokens: Vec<String> = (first..pushes.min(first + SEND_BATCH))
+                        .map(|i| format!("{i:064x}"))
+                        .collect();
+                    let request = pushgate::v1::SendRequest {
+                        target: platform.into(),
+                        tokens,
+                        notification: Some(pushgate::v1::Notification {
+                            alert: Some(pushgate::v1::Alert {
+                                title: "Town Square".into(),
+                                subtitle: String::new(),
+                                body: "alice: Hello how are you doing today?".into(),
+                            }),
+                            badge: Some(3),
+                            thread_id: "chanid000000000000000000a".into(),
+                            data: [("post_id", "postid000000000000000000a")]
+                                .into_iter()
+                                .map(|(k, v)| (k.to_string(), v.to_string()))
+                                .collect(),
+                            ..Default::default()
+                        }),
+                        request_id: String::new(),
+                    };
+                    let t = Instant::now();
+                    match client.send(request).await {
+                        Ok(answer) => {
+                            let took = t.elapsed();
+                            for result in &answer.get_ref().results {
+                                if result.status() != Status::Ok {
+                                    first_error(&format!("{result:?}"));
+                                    errors += 1;
+                                }
+                                latencies.push(took);
+                            }
+                        }
+                        Err(e) => {
+                            first_error(&format!("{e:?}"));
+                            errors += SEND_BATCH;
+                        }
+                    }
+                }
+                (latencies, errors)
+            })
+        })
+        .collect();
+    let mut run = Run {
+        latencies: Vec::new(),
+        errors: 0,
+        wall: Duration::ZERO,
+    };
+    for w in workers {
+        let (l, e) = w.await.unwrap();
+        run.latencies.extend(l);
+        run.errors += e;
+    }
+    run.wall = started.elapsed();
+    run
+}
+
 async fn grpc_stream(pg: &Pushgate, platform: &'static str, a: &Args) -> Run {
     let mut client = PushProxyClient::connect(format!("http://127.0.0.1:{}", pg.grpc))
         .await
@@ -517,6 +602,7 @@ async fn measure(
     let run = match kind {
         "grpc-unary" => grpc_unary(pg, platform, a).await,
         "grpc-stream" => grpc_stream(pg, platform, a).await,
+        "grpc-send" => grpc_send(pg, platform, a).await,
         _ => http_bridge(pg, platform, a).await,
     };
     let cpu = pg.cpu_seconds() - cpu0;
@@ -675,7 +761,7 @@ async fn main() {
             let run = direct(&apns, &fcm, platform, &a).await;
             ceiling = Some(report(&name, run, None, None, None, None).rate);
         }
-        for kind in ["grpc-unary", "grpc-stream", "http-bridge"] {
+        for kind in ["grpc-unary", "grpc-stream", "grpc-send", "http-bridge"] {
             let name = format!("{kind}-{provider}");
             if !(want(&name) || want(kind) || want(provider)) {
                 continue;
