@@ -288,6 +288,14 @@ where
             })
         })
         .collect();
+    gather(workers, started).await
+}
+
+/// The workers' latencies and errors, as one run since `started`.
+async fn gather(
+    workers: Vec<tokio::task::JoinHandle<(Vec<Duration>, usize)>>,
+    started: Instant,
+) -> Run {
     let mut run = Run {
         latencies: Vec::new(),
         errors: 0,
@@ -397,18 +405,7 @@ async fn grpc_send(pg: &Pushgate, platform: &'static str, a: &Args) -> Run {
             })
         })
         .collect();
-    let mut run = Run {
-        latencies: Vec::new(),
-        errors: 0,
-        wall: Duration::ZERO,
-    };
-    for w in workers {
-        let (l, e) = w.await.unwrap();
-        run.latencies.extend(l);
-        run.errors += e;
-    }
-    run.wall = started.elapsed();
-    run
+    gather(workers, started).await
 }
 
 async fn grpc_stream(pg: &Pushgate, platform: &'static str, a: &Args) -> Run {

@@ -387,7 +387,11 @@ async fn send_v2<B: Backend>(
     let request: pushgate::v1::SendRequest = match serde_path_to_error::deserialize(&mut json) {
         Ok(request) => request,
         Err(e) => {
-            let field = e.path().to_string();
+            // The root's path is "."; say "body" for a body that is not a JSON object at all.
+            let field = match e.path().to_string() {
+                root if root == "." => "body".to_string(),
+                field => field,
+            };
             return json_error(&tonic::Status::invalid_argument(format!(
                 "{field}: not a SendRequest in protobuf's JSON mapping: {}",
                 e.inner()

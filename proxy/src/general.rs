@@ -2,7 +2,11 @@
 //! and the parts both providers read the same way. How each provider spells a notification is
 //! in its own module (`apns/general.rs`, `fcm/general.rs`).
 
-use std::time::Duration;
+use std::{
+    any::Any,
+    sync::{Arc, OnceLock},
+    time::Duration,
+};
 
 use pushgate::v1::{Notification, SendRequest};
 use serde_json::{Map, Value};
@@ -11,7 +15,7 @@ use serde_json::{Map, Value};
 pub const MAX_TOKENS: usize = 1000;
 
 /// A notification ready to build requests from: the escape hatches parsed once for all tokens.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct General {
     pub n: Notification,
     /// `apns_payload_json`, merged into each APNs payload last.
@@ -20,11 +24,23 @@ pub struct General {
     pub fcm_extra: Map<String, Value>,
     /// `ttl`, checked.
     pub ttl: Option<Duration>,
+    /// What the provider's request holds for every token alike (the APNs payload and headers,
+    /// the FCM message but its token): built by the first token's send, reused by the rest.
+    shared: OnceLock<Arc<dyn Any + Send + Sync>>,
 }
 
-/// The notification of `request`, or why it cannot be sent at all (an `INVALID_ARGUMENT`
-/// naming the field).
-pub fn prepare(request: &SendRequest) -> Result<General, String> {
+impl General {
+    /// `build()`'s value, built once for all the tokens of the call. One `Send` goes to one
+    /// target, so every token asks for the same type; another type is built afresh.
+    pub fn shared<T: Any + Send + Sync>(&self, build: impl Fn() -> T) -> Arc<T> {
+        let any: Arc<dyn Any + Send + Sync> = self.shared.get_or_init(|| Arc::new(build())).clone();
+        any.downcast::<T>().unwrap_or_else(|_| Arc::new(build()))
+    }
+}
+
+/// The notification of `request` (taken out of it), or why it cannot be sent at all (an
+/// `INVALID_ARGUMENT` naming the field).
+pub fn prepare(request: &mut SendRequest) -> Result<General, String> {
     match request.tokens.len() {
         0 => return Err("tokens: at least one device token is needed".into()),
         n if n > MAX_TOKENS => {
@@ -42,7 +58,7 @@ pub fn prepare(request: &SendRequest) -> Result<General, String> {
     }
     let n = request
         .notification
-        .clone()
+        .take()
         .ok_or("notification: required")?;
     let ttl = match &n.ttl {
         None => None,
@@ -59,6 +75,7 @@ pub fn prepare(request: &SendRequest) -> Result<General, String> {
         fcm_extra: object(&n.fcm_message_json, "notification.fcm_message_json")?,
         ttl,
         n,
+        shared: OnceLock::new(),
     })
 }
 
@@ -101,7 +118,7 @@ mod tests {
 
     #[test]
     fn bad_requests_name_the_field() {
-        let err = |r: SendRequest| prepare(&r).unwrap_err();
+        let err = |mut r: SendRequest| prepare(&mut r).err().expect("refused");
         assert!(err(request(0, Notification::default())).starts_with("tokens:"));
         assert!(err(request(1001, Notification::default())).contains("at most 1000"));
         let hatch = Notification {
@@ -117,7 +134,23 @@ mod tests {
             ..Default::default()
         };
         assert!(err(request(1, hatch)).starts_with("notification.fcm_message_json: not JSON"));
-        assert!(prepare(&request(1000, Notification::default())).is_ok());
+        assert!(prepare(&mut request(1000, Notification::default())).is_ok());
+    }
+
+    #[test]
+    fn the_shared_part_is_built_once() {
+        let general = General::default();
+        let built = std::sync::atomic::AtomicUsize::new(0);
+        let build = || {
+            built.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            String::from("payload")
+        };
+        assert_eq!(*general.shared(build), "payload");
+        assert_eq!(*general.shared(build), "payload");
+        assert_eq!(built.load(std::sync::atomic::Ordering::SeqCst), 1);
+        // Another type cannot come from the cache: it is built, and the cache stays.
+        assert_eq!(*general.shared(|| 7u8), 7);
+        assert_eq!(*general.shared(build), "payload");
     }
 
     #[test]

@@ -43,22 +43,19 @@ impl Removals {
         &self,
         targets: Vec<String>,
     ) -> impl futures::Stream<Item = Removal> + Send + 'static {
-        let receiver = self.sender.subscribe();
-        futures::stream::unfold((receiver, 0u64), move |(mut receiver, mut dropped)| {
-            let targets = targets.clone();
-            async move {
-                loop {
-                    match receiver.recv().await {
-                        Ok(mut removal) => {
-                            if !targets.is_empty() && !targets.contains(&removal.target) {
-                                continue;
-                            }
-                            removal.dropped = std::mem::take(&mut dropped);
-                            return Some((removal, (receiver, dropped)));
+        let watcher = (self.sender.subscribe(), targets, 0u64);
+        futures::stream::unfold(watcher, |(mut receiver, targets, mut dropped)| async move {
+            loop {
+                match receiver.recv().await {
+                    Ok(mut removal) => {
+                        if !targets.is_empty() && !targets.contains(&removal.target) {
+                            continue;
                         }
-                        Err(RecvError::Lagged(missed)) => dropped += missed,
-                        Err(RecvError::Closed) => return None,
+                        removal.dropped = std::mem::take(&mut dropped);
+                        return Some((removal, (receiver, targets, dropped)));
                     }
+                    Err(RecvError::Lagged(missed)) => dropped += missed,
+                    Err(RecvError::Closed) => return None,
                 }
             }
         })

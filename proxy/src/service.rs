@@ -114,13 +114,9 @@ impl PushService {
             // A configured target whose credentials failed to load: say so, not MPNS's
             // "missing platform property" (docs/deviations.md, 13).
             if let Some(error) = live.targets.failure(&push.platform) {
-                let text = format!(
-                    "push notifications for type={} are not working: {error}",
-                    push.platform
-                );
                 tracing::error!(r#type = %push.platform, error = %error, "Push for a target whose credentials failed to load");
                 self.inner.metrics.bad_request.inc();
-                return Ok(Outcome::fail(text, CREDENTIALS_FAILED));
+                return Ok(credentials_failed(&push.platform, error));
             }
             let rejection = push::unknown_platform(&push.platform, &push.n.server_id);
             self.reject(&rejection);
@@ -151,7 +147,9 @@ impl PushService {
             &outcome,
         );
         if outcome.status == Status::Remove {
-            (self.inner.removals).publish(&target.kind, &push.n.device_id, &outcome.reason);
+            self.inner
+                .removals
+                .publish(&target.kind, &push.n.device_id, &outcome.reason);
         }
         if outcome.status == Status::Fail {
             tracing::error!(
@@ -194,17 +192,13 @@ impl PushService {
 
     /// One `Send`: every token of the request to its target at once, within one send budget,
     /// each with its own result in request order.
-    pub async fn send_answer(&self, req: SendRequest) -> Result<SendResponse, tonic::Status> {
-        let general = general::prepare(&req).map_err(tonic::Status::invalid_argument)?;
+    pub async fn send_answer(&self, mut req: SendRequest) -> Result<SendResponse, tonic::Status> {
+        let general = general::prepare(&mut req).map_err(tonic::Status::invalid_argument)?;
         let live = self.live();
         let kind = general.n.kind();
         let Some(target) = live.targets.get(&req.target) else {
             if let Some(error) = live.targets.failure(&req.target) {
-                let text = format!(
-                    "push notifications for type={} are not working: {error}",
-                    req.target
-                );
-                let failed = Outcome::fail(text, CREDENTIALS_FAILED);
+                let failed = credentials_failed(&req.target, error);
                 let results = req.tokens.iter().map(|token| {
                     self.inner.metrics.sent(&req.target, kind, failed.status);
                     result(token, failed.clone())
@@ -226,7 +220,9 @@ impl PushService {
                 let outcome = target.send_general(general, token, deadline).await;
                 self.inner.metrics.sent(&target.kind, kind, outcome.status);
                 if outcome.status == Status::Remove {
-                    (self.inner.removals).publish(&target.kind, token, &outcome.reason);
+                    self.inner
+                        .removals
+                        .publish(&target.kind, token, &outcome.reason);
                 }
                 result(token, outcome)
             }
@@ -312,6 +308,14 @@ impl PushService {
                 reason: String::new(),
             })
     }
+}
+
+/// The answer for a target whose credentials failed to load (docs/deviations.md, 13).
+fn credentials_failed(kind: &str, error: &str) -> Outcome {
+    Outcome::fail(
+        format!("push notifications for type={kind} are not working: {error}"),
+        CREDENTIALS_FAILED,
+    )
 }
 
 fn result(token: &str, outcome: Outcome) -> SendResult {

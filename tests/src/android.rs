@@ -38,3 +38,15 @@ pub fn android_config(mock: &MockFcm) -> pushgate_proxy::config::Config {
     config.targets.android = vec![entry("android"), entry("android_rn")];
     config
 }
+
+/// Both providers live: the Apple targets sending to `apns` with `key`, the Android ones to
+/// `fcm`.
+pub fn apple_and_android_config(
+    apns: &crate::mock_apns::MockApns,
+    key: &crate::apple::AppleKey,
+    fcm: &MockFcm,
+) -> pushgate_proxy::config::Config {
+    let mut config = crate::apple::apple_config(apns, key);
+    config.targets.android = android_config(fcm).targets.android;
+    config
+}

@@ -22,8 +22,7 @@ async fn bad_device_tokens_fail_alone_and_never_mark_a_target_down() {
     let apns = MockApns::start().await;
     let fcm = MockFcm::start().await;
     let key = apple_key();
-    let mut config = apple_config(&apns, &key);
-    config.targets.android = android_config(&fcm).targets.android;
+    let config = pushgate_tests::android::apple_and_android_config(&apns, &key, &fcm);
     let running = start(&config).await;
     let mut client = grpc_client(&running).await;
 

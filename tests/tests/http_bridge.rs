@@ -302,8 +302,7 @@ async fn standalone_bridge_in_front_of_the_grpc_server() {
 #[tokio::test]
 async fn provider_examples_through_the_bridge() {
     use pushgate_tests::{
-        android,
-        apple::{apple_config, apple_key},
+        apple::apple_key,
         examples::{android_examples, apple_examples},
         mock_apns::{self, MockApns},
         mock_fcm::{self, MockFcm},
@@ -311,8 +310,7 @@ async fn provider_examples_through_the_bridge() {
     let apns = MockApns::start().await;
     let fcm = MockFcm::start().await;
     let key = apple_key();
-    let mut config = apple_config(&apns, &key);
-    config.targets.android = android::android_config(&fcm).targets.android;
+    let config = pushgate_tests::android::apple_and_android_config(&apns, &key, &fcm);
     let running = start(&config).await;
     let client = reqwest::Client::new();
     let url = http_url(&running, "/api/v1/send_push");

@@ -4,8 +4,7 @@
 use std::collections::HashMap;
 
 use pushgate_tests::{
-    android,
-    apple::{apple_config, apple_key},
+    apple::apple_key,
     http_url,
     mock_apns::{self, MockApns},
     mock_fcm::{self, MockFcm},
@@ -38,8 +37,7 @@ async fn metrics_count_a_known_sequence() {
         mock_fcm::Reply::fcm_error(400, "INVALID_ARGUMENT", "INVALID_ARGUMENT", "bad token")
     });
     let key = apple_key();
-    let mut config = apple_config(&apns, &key);
-    config.targets.android = android::android_config(&fcm).targets.android;
+    let mut config = pushgate_tests::android::apple_and_android_config(&apns, &key, &fcm);
     config.enable_metrics = true;
     let running = start(&config).await;
     let client = reqwest::Client::new();

@@ -275,7 +275,7 @@ async fn fcm_gets_googles_semantics_for_each_kind() {
                 nanos: 500_000_000,
             }),
             fcm_message_json:
-                r#"{"android":{"direct_boot_ok":true},"fcm_options":{"analytics_label":"orders"}}"#
+                r#"{"android":{"direct_boot_ok":true},"fcm_options":{"analytics_label":"orders"},"token":"someone-else"}"#
                     .into(),
             ..Default::default()
         },
@@ -338,8 +338,7 @@ async fn what_cannot_be_sent_is_refused_before_sending() {
     let apns = MockApns::start().await;
     let fcm = MockFcm::start().await;
     let key = apple_key();
-    let mut config = apple_config(&apns, &key);
-    config.targets.android = android_config(&fcm).targets.android;
+    let config = pushgate_tests::android::apple_and_android_config(&apns, &key, &fcm);
     let running = start(&config).await;
     let mut client = grpc_client(&running).await;
 
@@ -431,8 +430,7 @@ async fn watch_removals_sees_every_entry_path() {
         )
     });
     let key = apple_key();
-    let mut config = apple_config(&apns, &key);
-    config.targets.android = android_config(&fcm).targets.android;
+    let config = pushgate_tests::android::apple_and_android_config(&apns, &key, &fcm);
     let running = start(&config).await;
     let mut client = grpc_client(&running).await;
     let mut all = client
@@ -688,14 +686,17 @@ async fn send_over_http_json_with_the_grpc_token() {
             r#"{"target":"nowhere","tokens":["a1"],"notification":{}}"#,
             "target",
         ),
-        ("not json", "."),
+        ("not json", "body"),
     ] {
         let answer = post(body, Some("s3cret-token")).await.unwrap();
         assert_eq!(answer.status(), 400, "{body}");
         let error = json(&answer.text().await.unwrap());
         assert_eq!(error["code"], "InvalidArgument", "{body}");
         let message = error["message"].as_str().unwrap();
-        assert!(message.contains(field), "{body}: {message}");
+        assert!(
+            message.starts_with(&format!("{field}:")),
+            "{body}: {message}"
+        );
     }
     running.shutdown().await;
 }

@@ -16,7 +16,16 @@ use crate::{
     outcome::Outcome,
 };
 
+/// The request for `token`: the call's shared request (built once) with the token's path.
 pub fn build(general: &General, token: &str, topic: &str) -> Result<ApnsRequest, Outcome> {
+    let shared = general.shared(|| shared(general, topic));
+    let mut request = shared.as_ref().clone()?;
+    request.path = format!("/3/device/{token}");
+    Ok(request)
+}
+
+/// Everything of the request but its path: the same for every token of a call.
+fn shared(general: &General, topic: &str) -> Result<ApnsRequest, Outcome> {
     let n = &general.n;
     let kind = n.kind();
     let mut aps = Map::new();
@@ -94,7 +103,7 @@ pub fn build(general: &General, token: &str, topic: &str) -> Result<ApnsRequest,
         }
     });
     Ok(ApnsRequest {
-        path: format!("/3/device/{token}"),
+        path: String::new(),
         topic: (!topic.is_empty()).then_some(topic),
         push_type,
         priority,

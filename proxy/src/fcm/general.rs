@@ -15,7 +15,17 @@ use crate::{
 /// FCM's limit for a message's payload (data and notification).
 const MAX_PAYLOAD_BYTES: usize = 4096;
 
+/// The body for `token`: the call's shared message (built once) with the token put in. The
+/// token was checked to be letters, digits and `-_:.`, so it needs no escaping.
 pub fn build(general: &General, token: &str) -> Result<String, Outcome> {
+    let rest = general.shared(|| message_but_token(general));
+    let rest = rest.as_ref().as_ref().map_err(Clone::clone)?;
+    Ok(format!(r#"{{"message":{{"token":"{token}",{rest}}}}}"#))
+}
+
+/// The message's members but the token, as JSON without the enclosing braces: the same for
+/// every token of a call.
+fn message_but_token(general: &General) -> Result<String, Outcome> {
     let n = &general.n;
     let kind = n.kind();
     let mut message = Map::new();
@@ -81,8 +91,10 @@ pub fn build(general: &General, token: &str) -> Result<String, Outcome> {
             "PayloadTooLarge",
         ));
     }
-    message.insert("token".into(), token.into());
-    Ok(serde_json::json!({ "message": message }).to_string())
+    // The token is each request's own, never the caller's JSON.
+    message.remove("token");
+    let members = Value::Object(message).to_string();
+    Ok(members[1..members.len() - 1].to_string())
 }
 
 /// A protobuf JSON duration: seconds, with the fraction only when there is one (`30s`, `1.5s`).
