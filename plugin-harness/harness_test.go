@@ -499,6 +499,10 @@ func TestPlugin(t *testing.T) {
 	})
 
 	t.Run("status command", func(t *testing.T) {
+		// A push with an ack id, then its ack: pushgate's delivery figures count it.
+		ackPush := []byte(`{"ack_id":"statusack0000000000000000a","platform":"apple_rn","server_id":"s","device_id":"0d0001","type":"message","message":"m"}`)
+		expect(t, h.push(t, "/api/v1/send_push", ackPush), 200, "{\"status\":\"OK\"}\n")
+		expect(t, h.push(t, "/api/v1/ack", []byte(`{"id":"statusack0000000000000000a","platform":"ios","type":"message"}`)), 200, "{\"status\":\"OK\"}\n")
 		resp, appErr := h.command(t, "admin-user", "/pushgate status")
 		if appErr != nil || resp == nil || resp.ResponseType != model.CommandResponseTypeEphemeral {
 			t.Fatalf("status: %+v %v", resp, appErr)
@@ -515,6 +519,13 @@ func TestPlugin(t *testing.T) {
 			if !strings.Contains(resp.Text, part) {
 				t.Fatalf("status lacks %q:\n%s", part, resp.Text)
 			}
+		}
+		delivery := regexp.MustCompile(`- apple: [\d.]+% \((\d+) of (\d+)\), median push-to-device [\d.]+ s\n`).FindStringSubmatch(resp.Text)
+		if delivery == nil || !strings.Contains(resp.Text, "Delivery in the last hour (pushes acked by the device):") {
+			t.Fatalf("no delivery figures in:\n%s", resp.Text)
+		}
+		if acked, _ := strconv.Atoi(delivery[1]); acked < 1 {
+			t.Fatalf("the acked push is not counted:\n%s", resp.Text)
 		}
 		counts := regexp.MustCompile(`(\d+) sent OK, (\d+) REMOVE \(device gone\), (\d+) FAIL; refused: (\d+) wrong path secret, (\d+) source not allowed`).FindStringSubmatch(resp.Text)
 		if counts == nil {

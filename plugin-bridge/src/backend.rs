@@ -3,8 +3,9 @@
 use std::{future::Future, time::Duration};
 
 use pushgate::v1::{
-    push_proxy_client::PushProxyClient, PushAck, PushNotification, SendAckRequest, SendAckResponse,
-    SendPushRequest, SendPushResponse, SendRequest, SendResponse,
+    push_proxy_client::PushProxyClient, DeliveryStatsRequest, DeliveryStatsResponse, PushAck,
+    PushNotification, SendAckRequest, SendAckResponse, SendPushRequest, SendPushResponse,
+    SendRequest, SendResponse,
 };
 use tonic::transport::{Channel, Endpoint};
 
@@ -126,6 +127,15 @@ impl GrpcBackend {
             metrics: None,
             upstream: None,
         })
+    }
+
+    /// pushgate's last hour of delivery receipts (`/pushgate status`).
+    pub async fn delivery_stats(&self) -> Result<DeliveryStatsResponse, tonic::Status> {
+        let mut req = self.request(DeliveryStatsRequest {});
+        req.set_timeout(Duration::from_secs(2));
+        let mut client = PushProxyClient::new(self.channel.clone());
+        let answer = client.delivery_stats(req).await.map(|r| r.into_inner());
+        self.explained(answer).await
     }
 
     /// Keeps MPNS's request metrics for `/metrics`.

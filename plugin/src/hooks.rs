@@ -66,6 +66,8 @@ struct Active {
     /// The same router as the standalone `pushgate-bridge`: the same answers, byte for byte.
     router: axum::Router,
     channel: Channel,
+    /// For calls of the plugin's own (`/pushgate status`), with the auth token.
+    backend: GrpcBackend,
 }
 
 /// The net/rpc server for one dispensed "hooks" stream.
@@ -237,18 +239,19 @@ impl Plugin {
         if let Some(upstream) = Upstream::from_url(&settings.endpoint()) {
             backend = backend.with_upstream(upstream);
         }
-        let backend = Counting {
-            inner: backend,
+        let counting = Counting {
+            inner: backend.clone(),
             counters: self.counters.clone(),
         };
         let router = pushgate_bridge::router(
-            Arc::new(backend),
+            Arc::new(counting),
             pushgate_bridge::Settings::new(Default::default(), false),
         );
         *self.active.write().unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(Active {
             settings,
             router,
             channel,
+            backend,
         }));
         Ok(true)
     }
@@ -400,7 +403,9 @@ impl Plugin {
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
         let text = status::report(
-            active.as_deref().map(|a| (&a.settings, &a.channel)),
+            active
+                .as_deref()
+                .map(|a| (&a.settings, &a.channel, &a.backend)),
             &refused,
             &self.counters,
             &command.site_url,

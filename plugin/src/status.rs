@@ -9,7 +9,11 @@ use std::{
 use tonic::transport::Channel;
 use tonic_health::pb::{health_check_response::ServingStatus, health_client::HealthClient};
 
-use pushgate_bridge::tls_mismatch::{self, Upstream};
+use pushgate::v1::DeliveryStatsResponse;
+use pushgate_bridge::{
+    tls_mismatch::{self, Upstream},
+    GrpcBackend,
+};
 
 use crate::settings::Settings;
 
@@ -61,15 +65,54 @@ async fn health(channel: &Channel, upstream: Option<&Upstream>, service: &str) -
     }
 }
 
+/// pushgate's last hour of delivery receipts, as lines for an admin.
+fn delivery(stats: Result<DeliveryStatsResponse, tonic::Status>) -> String {
+    let stats = match stats {
+        Ok(stats) => stats,
+        Err(s) if s.code() == tonic::Code::Unimplemented => {
+            return "\nDelivery in the last hour: this pushgate is too old to tell.\n".into()
+        }
+        Err(s) => {
+            return format!(
+                "\nDelivery in the last hour: unavailable ({}: {})\n",
+                s.code(),
+                s.message()
+            )
+        }
+    };
+    let mut out = String::from("\nDelivery in the last hour (pushes acked by the device):\n");
+    for p in &stats.platforms {
+        let line = if p.sent == 0 {
+            "no pushes with an ack id".to_string()
+        } else {
+            let median = match &p.median_push_to_ack {
+                Some(d) => format!(
+                    "median push-to-device {:.2} s",
+                    d.seconds as f64 + f64::from(d.nanos) / 1e9
+                ),
+                None => "no acks yet".into(),
+            };
+            format!(
+                "{:.1}% ({} of {}), {median}",
+                100.0 * p.acked as f64 / p.sent as f64,
+                p.acked,
+                p.sent
+            )
+        };
+        out.push_str(&format!("- {}: {line}\n", p.platform));
+    }
+    out
+}
+
 /// The status text (Markdown) for an admin.
 pub async fn report(
-    settings: Option<(&Settings, &Channel)>,
+    settings: Option<(&Settings, &Channel, &GrpcBackend)>,
     not_configured: &str,
     counters: &Counters,
     site_url: &str,
     plugin_id: &str,
 ) -> String {
-    let Some((settings, channel)) = settings else {
+    let Some((settings, channel, backend)) = settings else {
         return format!(
             "#### pushgate\npushgate plugin is not configured: {not_configured}\n\
              Fix the settings in System Console › Plugins › pushgate."
@@ -98,6 +141,7 @@ pub async fn report(
                 out.push_str(&format!("- {platform}: {status}\n"));
             }
         }
+        out.push_str(&delivery(backend.delivery_stats().await));
     }
     out.push_str(&format!(
         "\nSince activation: {} sent OK, {} REMOVE (device gone), {} FAIL; \

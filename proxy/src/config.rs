@@ -24,6 +24,29 @@ pub struct Config {
     pub delivery: Delivery,
     pub targets: TargetSettings,
     pub logging: Logging,
+    /// `AckTrackingMaxEntries`, `AckTrackingMaxAgeSec`: push-to-ack latency. Needs a restart.
+    pub receipts: ReceiptSettings,
+    /// `OtlpEndpoint`: the OTLP/HTTP collector traces go to (`http://collector:4318`); empty
+    /// (the default) turns tracing off. Needs a restart.
+    pub otlp_endpoint: String,
+}
+
+/// `AckTrackingMaxEntries` and `AckTrackingMaxAgeSec`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReceiptSettings {
+    /// Ids remembered at most; 0 turns receipts off.
+    pub max_entries: usize,
+    /// An id older than this is forgotten.
+    pub max_age: Duration,
+}
+
+impl Default for ReceiptSettings {
+    fn default() -> Self {
+        ReceiptSettings {
+            max_entries: 1_000_000,
+            max_age: Duration::from_secs(24 * 3600),
+        }
+    }
 }
 
 /// Where pushgate listens and who may call it. Needs a restart to change.
@@ -397,6 +420,18 @@ impl Config {
                 file_location: o.string("LogFileLocation")?,
                 format: log_format,
             },
+            receipts: ReceiptSettings {
+                max_entries: if o.has("AckTrackingMaxEntries") {
+                    usize::try_from(int("AckTrackingMaxEntries")?.max(0)).unwrap_or(usize::MAX)
+                } else {
+                    ReceiptSettings::default().max_entries
+                },
+                max_age: match int("AckTrackingMaxAgeSec")? {
+                    n if n <= 0 => ReceiptSettings::default().max_age,
+                    n => secs(n),
+                },
+            },
+            otlp_endpoint: o.string("OtlpEndpoint")?,
         })
     }
 }

@@ -16,10 +16,12 @@ use std::{
     time::{Duration, Instant},
 };
 
+use pushgate::v1::Status;
+
 use crate::{
     general::General,
     health::Health,
-    metrics::{AttemptMetrics, RetryMetrics},
+    metrics::{AttemptMetrics, AttemptOutcome, RetryMetrics},
     outcome::{Family, Outcome},
     push::{redact_token, Push},
     retry::RetryPolicy,
@@ -100,6 +102,19 @@ pub struct Answer {
 impl Answer {
     pub fn new(outcome: Outcome, verdict: Verdict) -> Self {
         Answer { outcome, verdict }
+    }
+
+    /// The `outcome` label of this attempt's latency.
+    fn attempt_outcome(&self) -> AttemptOutcome {
+        match self.verdict {
+            Verdict::Delivered => AttemptOutcome::Ok,
+            Verdict::Final if self.outcome.status == Status::Remove => AttemptOutcome::Remove,
+            Verdict::Final => AttemptOutcome::Fail,
+            Verdict::Retry(_) => AttemptOutcome::Retry,
+            Verdict::Transport(Lost::Timeout) => AttemptOutcome::Timeout,
+            Verdict::Transport(Lost::Connection) => AttemptOutcome::Connection,
+            Verdict::Refused | Verdict::Reauth => AttemptOutcome::Auth,
+        }
     }
 }
 
@@ -292,7 +307,9 @@ impl<P: Provider> Delivery<P> {
                             .provider
                             .attempt(request, credential.as_deref(), timeout)
                             .await;
-                        self.context.attempts.observe(started.elapsed());
+                        self.context
+                            .attempts
+                            .observe(started.elapsed(), answer.attempt_outcome());
                         (answer, credential)
                     }
                 };
@@ -315,9 +332,17 @@ impl<P: Provider> Delivery<P> {
                 Verdict::Reauth => return (outcome, false),
                 Verdict::Retry(after) => after,
                 Verdict::Transport(_) => None,
-                Verdict::Delivered | Verdict::Final | Verdict::Refused => {
-                    return (outcome, verdict.upstream_ok())
+                Verdict::Delivered => {
+                    tracing::debug!(
+                        did = %did,
+                        provider_id = %outcome.provider_id,
+                        attempts,
+                        "Push delivered to {}",
+                        P::FAMILY.label()
+                    );
+                    return (outcome, true);
                 }
+                Verdict::Final | Verdict::Refused => return (outcome, verdict.upstream_ok()),
             };
             tracing::error!(
                 did = %did,

@@ -14,6 +14,18 @@ use serde_json::{Map, Value};
 /// The most tokens one `Send` takes.
 pub const MAX_TOKENS: usize = 1000;
 
+/// The data key `notification.ack_id` is sent as: the key Mattermost's apps read it from.
+const ACK_ID_KEY: &str = "ack_id";
+
+/// The kind as the `kind` label of `pushgate_send_total` and the `type` label of receipts.
+pub fn kind_label(kind: pushgate::v1::Kind) -> &'static str {
+    match kind {
+        pushgate::v1::Kind::Alert => "alert",
+        pushgate::v1::Kind::Background => "background",
+        pushgate::v1::Kind::Voip => "voip",
+    }
+}
+
 /// A notification ready to build requests from: the escape hatches parsed once for all tokens.
 #[derive(Default)]
 pub struct General {
@@ -56,10 +68,23 @@ pub fn prepare(request: &mut SendRequest) -> Result<General, String> {
     if request.target.is_empty() {
         return Err("target: a configured target's Type is needed".into());
     }
-    let n = request
+    let mut n = request
         .notification
         .take()
         .ok_or("notification: required")?;
+    if !n.ack_id.is_empty() {
+        match n.data.get(ACK_ID_KEY) {
+            Some(id) if *id != n.ack_id => {
+                return Err(
+                    "notification.data: its \"ack_id\" differs from notification.ack_id; set one"
+                        .into(),
+                )
+            }
+            _ => {
+                n.data.insert(ACK_ID_KEY.into(), n.ack_id.clone());
+            }
+        }
+    }
     let ttl = match &n.ttl {
         None => None,
         Some(d) if d.seconds < 0 || d.nanos < 0 => {

@@ -24,6 +24,8 @@ mod json_log;
 mod metrics;
 mod outcome;
 mod push;
+/// Push-to-ack latency and the acked ratio; public for its memory test (`tests/receipts_memory.rs`).
+pub mod receipts;
 mod removals;
 mod retry;
 pub mod server;

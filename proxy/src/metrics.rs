@@ -33,6 +33,8 @@ pub struct Metrics {
     pub request_duration: Histogram,
     pub in_flight: IntGauge,
     upstream_duration: HistogramVec,
+    /// `pushgate_provider_request_seconds`: each attempt by target and what it came to.
+    provider_request: HistogramVec,
     token_refreshes: IntCounterVec,
     grpc_requests: IntCounterVec,
     cert_expiry: IntGaugeVec,
@@ -137,6 +139,11 @@ impl Metrics {
                 "Duration of each attempt to APNs or FCM, by target Type.",
                 &["target"],
             ),
+            provider_request: histogram_vec(
+                "pushgate_provider_request_seconds",
+                "Duration of each attempt to a provider, by target Type and outcome: ok, remove, fail (a final answer), retry (answered 'not now'), timeout, connection (no answer), auth (credentials refused).",
+                &["target", "outcome"],
+            ),
             token_refreshes: counter(
                 "pushgate_token_refreshes_total",
                 "APNs provider tokens signed and FCM OAuth2 access tokens fetched, by target Type.",
@@ -167,14 +174,14 @@ impl Metrics {
         }
     }
 
-    /// The Prometheus text exposition.
+    /// Adds a collector of another module (delivery receipts) to what `/metrics` shows.
+    pub fn register(&self, collector: Box<dyn prometheus::core::Collector>) {
+        self.registry.register(collector).expect("unique metric");
+    }
+
     /// One `Send` result.
     pub fn sent(&self, target: &str, kind: pushgate::v1::Kind, status: pushgate::v1::Status) {
-        let kind = match kind {
-            pushgate::v1::Kind::Alert => "alert",
-            pushgate::v1::Kind::Background => "background",
-            pushgate::v1::Kind::Voip => "voip",
-        };
+        let kind = crate::general::kind_label(kind);
         let status = match status {
             pushgate::v1::Status::Ok => "ok",
             pushgate::v1::Status::Remove => "remove",
@@ -183,6 +190,7 @@ impl Metrics {
         self.sends.with_label_values(&[target, kind, status]).inc();
     }
 
+    /// The Prometheus text exposition.
     pub fn render(&self) -> String {
         pushgate_bridge::prometheus_text(&self.registry)
     }
@@ -253,6 +261,8 @@ impl Metrics {
                 .notification_duration
                 .with_label_values(&[family.label()]),
             target: self.upstream_duration.with_label_values(&[kind]),
+            by_outcome: AttemptOutcome::ALL
+                .map(|o| self.provider_request.with_label_values(&[kind, o.label()])),
         }
     }
 
@@ -313,20 +323,59 @@ pub fn type_label(t: &str) -> &str {
     }
 }
 
-/// One target's attempt-latency histograms (MPNS's two and pushgate's per-target one).
+/// One target's attempt-latency histograms (MPNS's two and pushgate's per-target ones).
 pub struct AttemptMetrics {
     provider: Histogram,
     notification: Histogram,
     target: Histogram,
+    /// `pushgate_provider_request_seconds`, in `AttemptOutcome::ALL` order.
+    by_outcome: [Histogram; 7],
 }
 
 impl AttemptMetrics {
-    /// One attempt to the provider, whatever its result.
-    pub fn observe(&self, took: Duration) {
+    /// One attempt to the provider and what it came to.
+    pub fn observe(&self, took: Duration, outcome: AttemptOutcome) {
         let secs = took.as_secs_f64();
         self.provider.observe(secs);
         self.notification.observe(secs);
         self.target.observe(secs);
+        self.by_outcome[outcome as usize].observe(secs);
+    }
+}
+
+/// What one attempt came to: the `outcome` label of `pushgate_provider_request_seconds`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttemptOutcome {
+    Ok,
+    Remove,
+    Fail,
+    Retry,
+    Timeout,
+    Connection,
+    Auth,
+}
+
+impl AttemptOutcome {
+    const ALL: [AttemptOutcome; 7] = [
+        AttemptOutcome::Ok,
+        AttemptOutcome::Remove,
+        AttemptOutcome::Fail,
+        AttemptOutcome::Retry,
+        AttemptOutcome::Timeout,
+        AttemptOutcome::Connection,
+        AttemptOutcome::Auth,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            AttemptOutcome::Ok => "ok",
+            AttemptOutcome::Remove => "remove",
+            AttemptOutcome::Fail => "fail",
+            AttemptOutcome::Retry => "retry",
+            AttemptOutcome::Timeout => "timeout",
+            AttemptOutcome::Connection => "connection",
+            AttemptOutcome::Auth => "auth",
+        }
     }
 }
 

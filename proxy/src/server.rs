@@ -105,6 +105,7 @@ pub async fn start(config: &Config) -> Result<Running, String> {
         health,
         metrics,
         config.listeners.grpc_limits.stream_idle,
+        config.receipts,
     );
     let listeners = &config.listeners;
 

@@ -9,20 +9,22 @@ use std::{
 
 use futures::{stream::FuturesUnordered, Stream, StreamExt};
 use pushgate::v1::{
-    push_proxy_server::PushProxy, PushAck, PushNotification, Removal, Result as SendResult,
-    SendAckRequest, SendAckResponse, SendPushRequest, SendPushResponse, SendRequest, SendResponse,
-    Status, WatchRemovalsRequest,
+    push_proxy_server::PushProxy, DeliveryStatsRequest, DeliveryStatsResponse, PlatformDelivery,
+    PushAck, PushNotification, Removal, Result as SendResult, SendAckRequest, SendAckResponse,
+    SendPushRequest, SendPushResponse, SendRequest, SendResponse, Status, WatchRemovalsRequest,
 };
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Streaming};
 
 use crate::{
+    config::ReceiptSettings,
     general,
     health::Health,
-    metrics::Metrics,
+    metrics::{type_label, Metrics},
     outcome::Outcome,
     push::{self, check_ack, redact_token, Rejection},
+    receipts::{self, AckedRatio, Receipts},
     removals::Removals,
     targets::Targets,
 };
@@ -48,6 +50,8 @@ struct Inner {
     stream_idle: Duration,
     /// Every REMOVE, for `WatchRemovals`.
     removals: Removals,
+    /// Send times of pushes with an ack id, for push-to-ack latency and the acked ratio.
+    receipts: Arc<Receipts>,
 }
 
 /// What a config reload replaces.
@@ -63,7 +67,13 @@ impl PushService {
         health: Arc<Health>,
         metrics: Arc<Metrics>,
         stream_idle: Duration,
+        receipts: ReceiptSettings,
     ) -> Self {
+        let receipts = Arc::new(Receipts::new(receipts));
+        for collector in receipts.collectors() {
+            metrics.register(collector);
+        }
+        metrics.register(Box::new(AckedRatio::new(receipts.clone())));
         PushService {
             inner: Arc::new(Inner {
                 live: RwLock::new(Arc::new(live)),
@@ -71,6 +81,7 @@ impl PushService {
                 metrics,
                 stream_idle,
                 removals: Removals::default(),
+                receipts,
             }),
         }
     }
@@ -146,10 +157,19 @@ impl PushService {
             &push.n.ack_id,
             &outcome,
         );
-        if outcome.status == Status::Remove {
-            self.inner
-                .removals
-                .publish(&target.kind, &push.n.device_id, &outcome.reason);
+        match outcome.status {
+            Status::Ok => self.inner.receipts.sent(
+                &push.n.ack_id,
+                target.family,
+                type_label(&push.n.r#type),
+                1,
+            ),
+            Status::Remove => {
+                self.inner
+                    .removals
+                    .publish(&target.kind, &push.n.device_id, &outcome.reason)
+            }
+            _ => {}
         }
         if outcome.status == Status::Fail {
             tracing::error!(
@@ -169,7 +189,31 @@ impl PushService {
         check_ack(ack).inspect_err(|r| self.reject(r))?;
         tracing::info!(ack_id = %ack.id, "Acknowledged delivery receipt");
         self.inner.metrics.delivered(&ack.platform, &ack.r#type);
+        self.inner.receipts.acked(&ack.id);
         Ok(())
+    }
+
+    /// Each platform's pushes with an ack id and their acks, over the last hour.
+    pub fn delivery_stats_answer(&self) -> DeliveryStatsResponse {
+        let duration = |d: Duration| pbjson_types::Duration {
+            seconds: d.as_secs() as i64,
+            nanos: d.subsec_nanos() as i32,
+        };
+        DeliveryStatsResponse {
+            platforms: self
+                .inner
+                .receipts
+                .last_hour()
+                .into_iter()
+                .map(|hour| PlatformDelivery {
+                    platform: hour.family.label().to_string(),
+                    sent: hour.sent,
+                    acked: hour.acked,
+                    median_push_to_ack: hour.median.map(duration),
+                })
+                .collect(),
+            window: Some(duration(receipts::WINDOW)),
+        }
     }
 
     /// A push answered as the API answers it: a delivery outcome is a response, MPNS's
@@ -219,10 +263,19 @@ impl PushService {
             async move {
                 let outcome = target.send_general(general, token, deadline).await;
                 self.inner.metrics.sent(&target.kind, kind, outcome.status);
-                if outcome.status == Status::Remove {
-                    self.inner
-                        .removals
-                        .publish(&target.kind, token, &outcome.reason);
+                match outcome.status {
+                    Status::Ok => self.inner.receipts.sent(
+                        &general.n.ack_id,
+                        target.family,
+                        general::kind_label(kind),
+                        1,
+                    ),
+                    Status::Remove => {
+                        self.inner
+                            .removals
+                            .publish(&target.kind, token, &outcome.reason)
+                    }
+                    _ => {}
                 }
                 result(token, outcome)
             }
@@ -394,6 +447,14 @@ impl PushProxy for PushService {
         // Shutdown ends the watch, so the connection can close.
         let removals = removals.take_until(self.health().draining());
         Ok(Response::new(Box::pin(removals)))
+    }
+
+    async fn delivery_stats(
+        &self,
+        _request: Request<DeliveryStatsRequest>,
+    ) -> Result<Response<DeliveryStatsResponse>, tonic::Status> {
+        self.inner.metrics.grpc("DeliveryStats", tonic::Code::Ok);
+        Ok(Response::new(self.delivery_stats_answer()))
     }
 
     async fn stream_push(
