@@ -16,6 +16,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use opentelemetry::{trace::SpanKind, KeyValue};
 use pushgate::v1::Status;
 
 use crate::{
@@ -25,6 +26,7 @@ use crate::{
     outcome::{Family, Outcome},
     push::{redact_token, Push},
     retry::RetryPolicy,
+    traces::Tracer,
 };
 
 /// The reason of a push refused before sending because its device token cannot be right.
@@ -97,11 +99,23 @@ pub trait Provider: Send + Sync + 'static {
 pub struct Answer {
     pub outcome: Outcome,
     pub verdict: Verdict,
+    /// The provider's HTTP status, when it answered (for the attempt's trace span).
+    pub http_status: Option<u16>,
 }
 
 impl Answer {
     pub fn new(outcome: Outcome, verdict: Verdict) -> Self {
-        Answer { outcome, verdict }
+        Answer {
+            outcome,
+            verdict,
+            http_status: None,
+        }
+    }
+
+    /// The answer came with this HTTP status.
+    pub fn with_status(mut self, status: u16) -> Self {
+        self.http_status = Some(status);
+        self
     }
 
     /// The `outcome` label of this attempt's latency.
@@ -218,6 +232,8 @@ pub struct Context {
     pub health: Arc<Health>,
     pub attempts: AttemptMetrics,
     pub retries: RetryMetrics,
+    /// An attempt's span, when tracing is on.
+    pub tracer: Tracer,
 }
 
 /// A target that delivers through `provider`.
@@ -302,18 +318,43 @@ impl<P: Provider> Delivery<P> {
                 match self.provider.credential(refused.as_deref(), timeout).await {
                     Err(answer) => (answer, None),
                     Ok(credential) => {
+                        let span =
+                            self.context
+                                .tracer
+                                .span("pushgate.attempt", SpanKind::Client, || {
+                                    vec![
+                                        KeyValue::new("pushgate.target", self.kind.clone()),
+                                        KeyValue::new("pushgate.retry", i64::from(attempts - 1)),
+                                    ]
+                                });
                         let started = Instant::now();
-                        let answer = self
-                            .provider
-                            .attempt(request, credential.as_deref(), timeout)
+                        let answer = span
+                            .run(
+                                self.provider
+                                    .attempt(request, credential.as_deref(), timeout),
+                            )
                             .await;
-                        self.context
-                            .attempts
-                            .observe(started.elapsed(), answer.attempt_outcome());
+                        let outcome = answer.attempt_outcome();
+                        self.context.attempts.observe(started.elapsed(), outcome);
+                        span.end(outcome != AttemptOutcome::Ok, || {
+                            let mut attributes = vec![
+                                KeyValue::new("pushgate.outcome", outcome.label()),
+                                KeyValue::new("pushgate.reason", answer.outcome.reason.clone()),
+                            ];
+                            if let Some(status) = answer.http_status {
+                                attributes.push(KeyValue::new(
+                                    "http.response.status_code",
+                                    i64::from(status),
+                                ));
+                            }
+                            attributes
+                        });
                         (answer, credential)
                     }
                 };
-            let Answer { outcome, verdict } = answer;
+            let Answer {
+                outcome, verdict, ..
+            } = answer;
             if verdict == Verdict::Transport(Lost::Timeout) && Instant::now() >= deadline {
                 // The attempt was cut by the send budget, not by its own timeout.
                 return (Outcome::fail(P::DEADLINE.0, P::DEADLINE.1), false);

@@ -32,6 +32,7 @@ pub mod server;
 mod service;
 mod targets;
 mod tls;
+mod traces;
 mod upstream;
 
 /// `:shortcode:` expansion as MPNS does it (the push message of message and session pushes).

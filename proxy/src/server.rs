@@ -16,6 +16,7 @@ use crate::{
     service::{Live, PushService},
     targets::Targets,
     tls,
+    traces::{in_context, Exporter, Headers, Tracer},
 };
 
 /// A started pushgate: where it listens, and how to stop it.
@@ -27,6 +28,8 @@ pub struct Running {
     service: PushService,
     /// Stops both servers; the drain waits for them to finish what they took.
     shutdown: Shutdown,
+    /// Sends the last spans at the end, when tracing is on.
+    exporter: Option<Exporter>,
 }
 
 impl Running {
@@ -39,7 +42,14 @@ impl Running {
     /// sends; in-flight sends finish on the old ones. Listen addresses, TLS, the auth token,
     /// throttling and EnableMetrics need a restart.
     pub async fn reload(&self, config: &Config) {
-        let live = live(config, self.service.metrics(), self.service.health()).await;
+        let service = &self.service;
+        let live = live(
+            config,
+            service.metrics(),
+            service.health(),
+            service.tracer(),
+        )
+        .await;
         let (ok, failed) = (live.targets.iter().count(), live.targets.failed.len());
         self.service.replace(live);
         tracing::info!(targets = ok, failed, "Config reloaded");
@@ -76,12 +86,20 @@ impl Running {
         if !self.shutdown.drained(limit).await {
             tracing::warn!("Drain time ran out; closing the remaining connections");
         }
+        if let Some(exporter) = self.exporter {
+            let _ = tokio::task::spawn_blocking(move || exporter.shutdown()).await;
+        }
     }
 }
 
 /// Targets for `config`, with their health announced.
-async fn live(config: &Config, metrics: &Arc<Metrics>, health: &Arc<Health>) -> Live {
-    let targets = Targets::from_config(config, metrics, health);
+async fn live(
+    config: &Config,
+    metrics: &Arc<Metrics>,
+    health: &Arc<Health>,
+    tracer: &Tracer,
+) -> Live {
+    let targets = Targets::from_config(config, metrics, health, tracer);
     let serving = targets.iter().map(|t| (t.kind.clone(), true));
     let failed = targets.failed.iter().map(|(kind, _)| (kind.clone(), false));
     health
@@ -98,7 +116,11 @@ pub async fn start(config: &Config) -> Result<Running, String> {
     let (reporter, health_service) = tonic_health::server::health_reporter();
     let health = Arc::new(Health::new(reporter));
     let metrics = Arc::new(Metrics::new());
-    let live = live(config, &metrics, &health).await;
+    let endpoint = config.otlp_endpoint.clone();
+    let (tracer, exporter) = tokio::task::spawn_blocking(move || Tracer::start(&endpoint))
+        .await
+        .map_err(|e| format!("tracing: {e}"))??;
+    let live = live(config, &metrics, &health, &tracer).await;
     health.set_process_serving().await;
     let service = PushService::new(
         live,
@@ -106,6 +128,7 @@ pub async fn start(config: &Config) -> Result<Running, String> {
         metrics,
         config.listeners.grpc_limits.stream_idle,
         config.receipts,
+        tracer.clone(),
     );
     let listeners = &config.listeners;
 
@@ -166,7 +189,16 @@ pub async fn start(config: &Config) -> Result<Running, String> {
     ));
 
     let http = listeners.http_limits;
-    let app = pushgate_bridge::router(Arc::new(service.clone()), bridge_settings(config));
+    let mut app = pushgate_bridge::router(Arc::new(service.clone()), bridge_settings(config));
+    if tracer.is_on() {
+        // A push over HTTP continues the caller's trace from its traceparent header.
+        app = app.layer(axum::middleware::from_fn(
+            move |req: axum::extract::Request, next: axum::middleware::Next| {
+                let parent = tracer.parent(&Headers(req.headers()));
+                in_context(parent, next.run(req))
+            },
+        ));
+    }
     let http_incoming = Incoming::new(
         http_listener,
         slots,
@@ -194,6 +226,7 @@ pub async fn start(config: &Config) -> Result<Running, String> {
         http_addr,
         service,
         shutdown,
+        exporter,
     })
 }
 

@@ -8,6 +8,7 @@ use std::{
 };
 
 use futures::{stream::FuturesUnordered, Stream, StreamExt};
+use opentelemetry::{trace::SpanKind, KeyValue};
 use pushgate::v1::{
     push_proxy_server::PushProxy, DeliveryStatsRequest, DeliveryStatsResponse, PlatformDelivery,
     PushAck, PushNotification, Removal, Result as SendResult, SendAckRequest, SendAckResponse,
@@ -27,6 +28,7 @@ use crate::{
     receipts::{self, AckedRatio, Receipts},
     removals::Removals,
     targets::Targets,
+    traces::{in_context, Metadata, Tracer},
 };
 
 /// The reason of a push to a target whose credentials failed to load.
@@ -52,6 +54,8 @@ struct Inner {
     removals: Removals,
     /// Send times of pushes with an ack id, for push-to-ack latency and the acked ratio.
     receipts: Arc<Receipts>,
+    /// Spans of each push, when `OtlpEndpoint` is set.
+    tracer: Tracer,
 }
 
 /// What a config reload replaces.
@@ -68,6 +72,7 @@ impl PushService {
         metrics: Arc<Metrics>,
         stream_idle: Duration,
         receipts: ReceiptSettings,
+        tracer: Tracer,
     ) -> Self {
         let receipts = Arc::new(Receipts::new(receipts));
         for collector in receipts.collectors() {
@@ -82,6 +87,7 @@ impl PushService {
                 stream_idle,
                 removals: Removals::default(),
                 receipts,
+                tracer,
             }),
         }
     }
@@ -111,6 +117,10 @@ impl PushService {
 
     pub fn health(&self) -> &Arc<Health> {
         &self.inner.health
+    }
+
+    pub fn tracer(&self) -> &Tracer {
+        &self.inner.tracer
     }
 
     /// Validates, routes and sends one push within the send budget.
@@ -149,7 +159,24 @@ impl PushService {
             "Sending {} push notification",
             target.family.label()
         );
-        let outcome = target.send(&push, Instant::now() + live.send_timeout).await;
+        let span = self
+            .inner
+            .tracer
+            .span("pushgate.push", SpanKind::Server, || {
+                vec![
+                    KeyValue::new("pushgate.target", target.kind.clone()),
+                    KeyValue::new("pushgate.platform", target.family.label()),
+                    KeyValue::new("pushgate.push_type", push.n.r#type.clone()),
+                    KeyValue::new(
+                        "pushgate.device",
+                        redact_token(&push.n.device_id).to_string(),
+                    ),
+                ]
+            });
+        let outcome = span
+            .run(target.send(&push, Instant::now() + live.send_timeout))
+            .await;
+        span.answer(&self.inner.tracer, &outcome);
         metrics.outcome(
             target.family,
             &push.n.r#type,
@@ -258,6 +285,16 @@ impl PushService {
             )));
         };
         let deadline = Instant::now() + live.send_timeout;
+        let span = self
+            .inner
+            .tracer
+            .span("pushgate.send", SpanKind::Server, || {
+                vec![
+                    KeyValue::new("pushgate.target", target.kind.clone()),
+                    KeyValue::new("pushgate.kind", general::kind_label(kind)),
+                    KeyValue::new("pushgate.tokens", req.tokens.len() as i64),
+                ]
+            });
         let sends = req.tokens.iter().map(|token| {
             let (target, general) = (&target, &general);
             async move {
@@ -280,9 +317,21 @@ impl PushService {
                 result(token, outcome)
             }
         });
+        let results = span.run(futures::future::join_all(sends)).await;
+        span.end(false, || {
+            let count = |status: Status| {
+                let n = results.iter().filter(|r| r.status() == status).count();
+                n as i64
+            };
+            vec![
+                KeyValue::new("pushgate.ok", count(Status::Ok)),
+                KeyValue::new("pushgate.fail", count(Status::Fail)),
+                KeyValue::new("pushgate.remove", count(Status::Remove)),
+            ]
+        });
         Ok(SendResponse {
             request_id: req.request_id.clone(),
-            results: futures::future::join_all(sends).await,
+            results,
         })
     }
 
@@ -410,7 +459,8 @@ impl PushProxy for PushService {
         &self,
         request: Request<SendPushRequest>,
     ) -> Result<Response<SendPushResponse>, tonic::Status> {
-        let answer = self.send_push_answer(request.into_inner()).await;
+        let parent = self.inner.tracer.parent(&Metadata(request.metadata()));
+        let answer = in_context(parent, self.send_push_answer(request.into_inner())).await;
         self.inner.metrics.grpc("SendPush", code_of(&answer));
         answer.map(Response::new)
     }
@@ -430,7 +480,8 @@ impl PushProxy for PushService {
         &self,
         request: Request<SendRequest>,
     ) -> Result<Response<SendResponse>, tonic::Status> {
-        let answer = self.send_answer(request.into_inner()).await;
+        let parent = self.inner.tracer.parent(&Metadata(request.metadata()));
+        let answer = in_context(parent, self.send_answer(request.into_inner())).await;
         self.inner.metrics.grpc("Send", code_of(&answer));
         answer.map(Response::new)
     }
@@ -462,10 +513,13 @@ impl PushProxy for PushService {
         request: Request<Streaming<SendPushRequest>>,
     ) -> Result<Response<Self::StreamPushStream>, tonic::Status> {
         self.inner.metrics.grpc("StreamPush", tonic::Code::Ok);
+        let parent = self.inner.tracer.parent(&Metadata(request.metadata()));
         let incoming = request.into_inner();
         let (tx, rx) = mpsc::channel(STREAM_WINDOW);
         let service = self.clone();
-        tokio::spawn(async move { service.serve_stream(incoming, tx).await });
+        tokio::spawn(in_context(parent, async move {
+            service.serve_stream(incoming, tx).await
+        }));
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 }

@@ -11,6 +11,7 @@ use crate::{
     health::Health,
     metrics::Metrics,
     retry::RetryPolicy,
+    traces::Tracer,
 };
 
 /// The initialised targets by `Type`, and the entries that failed to initialise.
@@ -26,7 +27,12 @@ pub struct Targets {
 
 impl Targets {
     /// Initialises every configured entry; one failing entry is logged and skipped (MPNS).
-    pub fn from_config(config: &Config, metrics: &Arc<Metrics>, health: &Arc<Health>) -> Targets {
+    pub fn from_config(
+        config: &Config,
+        metrics: &Arc<Metrics>,
+        health: &Arc<Health>,
+        tracer: &Tracer,
+    ) -> Targets {
         let context = |kind: &str| {
             let kind = kind.to_string();
             move |family| Context {
@@ -34,6 +40,7 @@ impl Targets {
                 health: health.clone(),
                 attempts: metrics.attempts(family, &kind),
                 retries: metrics.retries(&kind),
+                tracer: tracer.clone(),
             }
         };
         let mut targets = Targets::default();

@@ -16,6 +16,7 @@ pub mod examples;
 pub mod mock_apns;
 pub mod mock_fcm;
 pub mod mock_tls;
+pub mod otlp_receiver;
 pub mod pki;
 pub mod process;
 pub mod recorder;

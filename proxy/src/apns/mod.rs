@@ -178,7 +178,7 @@ impl Client {
             _ if status.is_server_error() => Verdict::Retry(retry_after),
             _ => Verdict::Final,
         };
-        Answer::new(outcome, verdict)
+        Answer::new(outcome, verdict).with_status(status.as_u16())
     }
 }
 
@@ -275,13 +275,13 @@ impl Provider for Client {
         // The status is APNs' answer: a body lost after it never makes the push go again.
         let body = upstream::read_answer(response).await.unwrap_or_default();
         if status == StatusCode::OK {
-            return Answer::new(Outcome::delivered(apns_id), Verdict::Delivered);
+            return Answer::new(Outcome::delivered(apns_id), Verdict::Delivered).with_status(200);
         }
         // apns2 decodes every non-200 body as JSON; one that is not (an HTML page from a
         // balancer in front of APNs) is an error without an APNs answer, and retried.
         let Ok(json) = serde_json::from_slice::<serde_json::Value>(&body) else {
             tracing::debug!(code = status.as_u16(), "APNs answer is not JSON");
-            return transport_error(Lost::Connection);
+            return transport_error(Lost::Connection).with_status(status.as_u16());
         };
         let reason = json["reason"].as_str().unwrap_or_default().to_string();
         let answer = self.classify(status, &reason, wait);

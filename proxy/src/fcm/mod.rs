@@ -179,7 +179,7 @@ impl Client {
             429 | 500 | 503 => Verdict::Retry(retry_after),
             _ => Verdict::Final,
         };
-        Answer::new(outcome, verdict)
+        Answer::new(outcome, verdict).with_status(status.as_u16())
     }
 }
 
@@ -248,7 +248,8 @@ impl Provider for Client {
         if status.is_success() {
             let json: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
             let name = json["name"].as_str().unwrap_or_default();
-            return Answer::new(Outcome::delivered(name), Verdict::Delivered);
+            return Answer::new(Outcome::delivered(name), Verdict::Delivered)
+                .with_status(status.as_u16());
         }
         let answer = self.classify(status, &body, wait);
         if answer.outcome.status == pushgate::v1::Status::Remove {
