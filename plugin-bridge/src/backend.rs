@@ -50,6 +50,9 @@ pub trait Backend: Send + Sync + 'static {
     /// Counts a request the shared rate limit could not ask Redis about
     /// (`pushgate_throttle_backend_errors_total`).
     fn throttle_backend_error(&self) {}
+
+    /// Counts a request the enforced limit answered 429 (`pushgate_throttled_requests_total`).
+    fn throttled(&self) {}
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -209,6 +212,12 @@ impl Backend for GrpcBackend {
     fn throttle_backend_error(&self) {
         if let Some(metrics) = &self.metrics {
             metrics.throttle_backend_errors.inc();
+        }
+    }
+
+    fn throttled(&self) {
+        if let Some(metrics) = &self.metrics {
+            metrics.throttled.inc();
         }
     }
 

@@ -15,6 +15,8 @@ pub struct BridgeMetrics {
     /// `pushgate_throttle_backend_errors_total`: requests the shared rate limit could not ask
     /// Redis about.
     pub throttle_backend_errors: IntCounter,
+    /// `pushgate_throttled_requests_total`: requests the enforced limit answered 429.
+    pub throttled: IntCounter,
 }
 
 impl BridgeMetrics {
@@ -37,11 +39,13 @@ impl BridgeMetrics {
             .register(Box::new(request_duration.clone()))
             .expect("unique metric");
         let throttle_backend_errors = crate::throttle::backend_errors_counter(&registry);
+        let throttled = crate::throttle::throttled_counter(&registry);
         BridgeMetrics {
             registry,
             bad_request,
             request_duration,
             throttle_backend_errors,
+            throttled,
         }
     }
 

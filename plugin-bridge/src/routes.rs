@@ -184,6 +184,7 @@ async fn throttle<B: Backend>(
     let mut response = if verdict.allowed {
         next.run(req).await
     } else {
+        app.backend.throttled();
         tracing::error!(path = %req.uri().path(), ip = %client_ip(&req), "Error: code=429");
         let mut r = (
             StatusCode::TOO_MANY_REQUESTS,

@@ -29,6 +29,20 @@ pub fn backend_errors_counter(registry: &prometheus::Registry) -> prometheus::In
     counter
 }
 
+/// `pushgate_throttled_requests_total`, registered in `registry`: requests the enforced limit
+/// answered 429, for both binaries' registries.
+pub fn throttled_counter(registry: &prometheus::Registry) -> prometheus::IntCounter {
+    let counter = prometheus::IntCounter::new(
+        "pushgate_throttled_requests_total",
+        "Requests answered 429 limit exceeded by the enforced rate limit (ThrottleEnforce).",
+    )
+    .expect("valid metric");
+    registry
+        .register(Box::new(counter.clone()))
+        .expect("unique metric");
+    counter
+}
+
 /// What an enforced limit does when its Redis cannot be asked (`ThrottleRedisOnError`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RedisFailure {

@@ -41,6 +41,10 @@ impl Backend for PushService {
         PushService::metrics(self).throttle_backend_errors.inc();
     }
 
+    fn throttled(&self) {
+        PushService::metrics(self).throttled.inc();
+    }
+
     async fn readiness(&self) -> Readiness {
         Readiness {
             ready: !self.health().is_draining(),

@@ -137,3 +137,40 @@ impl Health {
         targets.iter().map(|(k, v)| (k.clone(), *v)).collect()
     }
 }
+
+/// `pushgate_target_up`: each target's health as a gauge (1 SERVING, 0 NOT_SERVING), read
+/// from the health state when scraped, so the two cannot disagree.
+pub struct TargetUp {
+    health: std::sync::Arc<Health>,
+    gauge: prometheus::IntGaugeVec,
+}
+
+impl TargetUp {
+    pub fn new(health: std::sync::Arc<Health>) -> Self {
+        let gauge = prometheus::IntGaugeVec::new(
+            prometheus::Opts::new(
+                "pushgate_target_up",
+                "Whether a target Type is SERVING (1) or NOT_SERVING (0): its credentials loaded and its provider answering, as gRPC health reports it.",
+            ),
+            &["target"],
+        )
+        .expect("valid metric");
+        TargetUp { health, gauge }
+    }
+}
+
+impl prometheus::core::Collector for TargetUp {
+    fn desc(&self) -> Vec<&prometheus::core::Desc> {
+        self.gauge.desc()
+    }
+
+    fn collect(&self) -> Vec<prometheus::proto::MetricFamily> {
+        self.gauge.reset();
+        for (target, serving) in self.health.targets() {
+            self.gauge
+                .with_label_values(&[&target])
+                .set(i64::from(serving));
+        }
+        self.gauge.collect()
+    }
+}

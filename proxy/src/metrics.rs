@@ -27,6 +27,8 @@ pub struct Metrics {
     /// `pushgate_throttle_backend_errors_total`: requests the shared rate limit could not ask
     /// Redis about.
     pub throttle_backend_errors: IntCounter,
+    /// `pushgate_throttled_requests_total`: requests the enforced limit answered 429.
+    pub throttled: IntCounter,
     apns_duration: Histogram,
     fcm_duration: Histogram,
     notification_duration: HistogramVec,
@@ -80,6 +82,7 @@ impl Metrics {
             .register(Box::new(bad_request.clone()))
             .expect("unique metric");
         let throttle_backend_errors = pushgate_bridge::throttle::backend_errors_counter(&registry);
+        let throttled = pushgate_bridge::throttle::throttled_counter(&registry);
         let in_flight = IntGauge::new(
             "pushgate_requests_in_flight",
             "Pushes being validated or sent right now.",
@@ -125,6 +128,7 @@ impl Metrics {
             removal: counter("service_removal_total", "Number of device token errors.", &["platform", "transport", "reason"]),
             bad_request,
             throttle_backend_errors,
+            throttled,
             apns_duration: histogram("service_apns_request_duration_seconds", "Request latency distribution"),
             fcm_duration: histogram("service_fcm_request_duration_seconds", "Request latency distribution"),
             notification_duration: histogram_vec(

@@ -11,7 +11,7 @@ use tokio::net::TcpListener;
 use crate::{
     config::Config,
     grpc_auth,
-    health::Health,
+    health::{Health, TargetUp},
     metrics::Metrics,
     service::{Live, PushService},
     targets::Targets,
@@ -116,6 +116,7 @@ pub async fn start(config: &Config) -> Result<Running, String> {
     let (reporter, health_service) = tonic_health::server::health_reporter();
     let health = Arc::new(Health::new(reporter));
     let metrics = Arc::new(Metrics::new());
+    metrics.register(Box::new(TargetUp::new(health.clone())));
     let endpoint = config.otlp_endpoint.clone();
     let (tracer, exporter) = tokio::task::spawn_blocking(move || Tracer::start(&endpoint))
         .await

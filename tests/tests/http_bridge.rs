@@ -249,6 +249,14 @@ async fn enforced_throttle_refuses_with_429() {
     assert_eq!(r.headers()["x-ratelimit-remaining"], "0");
     assert!(r.headers().contains_key("retry-after"));
     assert_eq!(r.text().await.unwrap(), "limit exceeded\n");
+    // Counted for dashboards and alerts: the one refusal so far.
+    assert!(
+        running
+            .metrics_text()
+            .contains("\npushgate_throttled_requests_total 1\n"),
+        "{}",
+        running.metrics_text()
+    );
     running.shutdown().await;
 }
 
