@@ -1,5 +1,5 @@
 //! Which of the tools some tests drive (Go, Node, Maven, Python's grpcio, redis-server,
-//! systemd-analyze, prlimit, promtool) this machine has. A test whose tool is missing is compiled as
+//! systemd-analyze, prlimit, promtool, ss) this machine has. A test whose tool is missing is compiled as
 //! `#[ignore]` with its reason (`cargo test` lists it as ignored, never as passed); under CI
 //! (`CI` set) nothing is ignored, so a missing tool fails its test.
 //!
@@ -34,6 +34,7 @@ const TOOLS: &[(&str, &[&[&str]])] = &[
     ),
     ("missing_prlimit", &[&["prlimit", "--version"]]),
     ("missing_promtool", &[&["promtool", "--version"]]),
+    ("missing_ss", &[&["ss", "--version"]]),
 ];
 
 fn runs(command: &[&str]) -> bool {

@@ -683,6 +683,18 @@ async fn instructions(a: &Args, mocks: (&MockApns, &MockFcm, &AppleKey)) {
     }
 }
 
+/// The kernel's count of connections dropped at a full listen backlog (`TcpExt:
+/// ListenOverflows` in /proc/net/netstat).
+fn listen_overflows() -> Option<u64> {
+    let netstat = std::fs::read_to_string("/proc/net/netstat").ok()?;
+    let mut tcp_ext = netstat.lines().filter(|l| l.starts_with("TcpExt:"));
+    let (names, values) = (tcp_ext.next()?, tcp_ext.next()?);
+    let at = names
+        .split_whitespace()
+        .position(|n| n == "ListenOverflows")?;
+    values.split_whitespace().nth(at)?.parse().ok()
+}
+
 #[tokio::main]
 async fn main() {
     let a = args();
@@ -727,6 +739,7 @@ async fn main() {
         });
     }
     let want = |s: &str| a.scenario == "all" || a.scenario == s;
+    let overflows_before = listen_overflows();
     println!(
         "pushes {} (or {:?} s), concurrency {}, {} cores",
         a.pushes,
@@ -801,6 +814,11 @@ async fn main() {
         for line in ratios {
             println!("{line}");
         }
+    }
+    // Connections the kernel dropped because a listen backlog was full (any listener on the
+    // machine: run nothing else beside the bench).
+    if let (Some(before), Some(after)) = (overflows_before, listen_overflows()) {
+        println!("kernel ListenOverflows during the run: {}", after - before);
     }
     println!(
         "TLS connections pushgate opened to the mock APNs: {} (the direct scenario's client: 1)",

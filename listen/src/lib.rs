@@ -9,13 +9,18 @@
 //! connections that stay silent or stop reading. `serve_http` serves an axum router on it with a
 //! deadline for request headers and a graceful shutdown.
 //!
+//! `bind` listens with the system's backlog (`net.core.somaxconn`), not the standard library's
+//! 128, so thousands of clients arriving at once wait in the kernel instead of being dropped.
+//!
 //! What it is not: protocol logic. tonic serves gRPC on `Incoming`; the bridge's router answers
 //! HTTP.
 
 #![forbid(unsafe_code)]
 
 mod accept;
+mod bind;
 mod http;
 
 pub use accept::{Conn, Incoming, Settings, Slots};
+pub use bind::{backlog, bind};
 pub use http::{serve_http, HttpSettings};

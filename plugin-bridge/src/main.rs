@@ -125,7 +125,7 @@ async fn main() {
         ..Settings::new(throttle, args.enable_metrics)
     };
     let addr = bind_address(&args.listen);
-    let listener = match tokio::net::TcpListener::bind(&addr).await {
+    let listener = match listen::bind(&addr).await {
         Ok(l) => l,
         Err(e) => {
             eprintln!("pushgate-bridge: cannot listen on {addr}: {e}");

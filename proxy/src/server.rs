@@ -252,7 +252,7 @@ fn max_connections(configured: Option<usize>) -> usize {
 
 async fn bind(listen: &str) -> Result<TcpListener, String> {
     let addr = bind_address(listen);
-    TcpListener::bind(&addr)
+    listen::bind(&addr)
         .await
         .map_err(|e| format!("cannot listen on {listen}: {e}"))
 }

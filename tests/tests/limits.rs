@@ -393,3 +393,37 @@ async fn huge_upstream_error_bodies_are_not_held_in_memory() {
         "peak memory grew {grown:.1} MB for a 50 MB error body"
     );
 }
+
+/// The backlog a listening socket on `port` has, as `ss` shows it (Send-Q of a LISTEN line).
+fn listen_backlog(port: u16) -> u32 {
+    let out = Command::new("ss")
+        .args(["-ltnH", &format!("sport = :{port}")])
+        .output()
+        .expect("ss runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .next()
+        .unwrap_or_else(|| panic!("nothing listens on {port}"));
+    line.split_whitespace()
+        .nth(2)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no backlog in {line:?}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(missing_ss, ignore = "needs ss (Debian: apt-get install iproute2)")]
+async fn both_listeners_queue_as_many_clients_as_the_system_allows() {
+    pushgate_tests::need(&["ss", "--version"], "ss (Debian package iproute2)");
+    let somaxconn: u32 = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let (config, http, grpc) = config_with(serde_json::json!({"DrainGraceSec": 0}));
+    let (mut p, _) = start_process(&mut pushgate(&config), http).await;
+    // Not the standard library's 128: thousands of clients arriving at once wait in the kernel.
+    assert_eq!(listen_backlog(http), somaxconn, "the MPNS HTTP listener");
+    assert_eq!(listen_backlog(grpc), somaxconn, "the gRPC listener");
+    terminate(&mut p).await;
+}
