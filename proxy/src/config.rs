@@ -156,6 +156,9 @@ pub struct Logging {
     pub file_location: String,
     /// `LogFormat`: `json`, else plain.
     pub format: LogFormat,
+    /// `LogBufferLines` (pushgate, default 10,000): lines queued for the log writer's thread;
+    /// past it lines are dropped and counted, never waited for. Needs a restart.
+    pub buffer_lines: usize,
 }
 
 // Hand-written so that `{:?}` of a config never shows the auth token.
@@ -419,6 +422,7 @@ impl Config {
                 file,
                 file_location: o.string("LogFileLocation")?,
                 format: log_format,
+                buffer_lines: count_or(int("LogBufferLines")?, 10_000),
             },
             receipts: ReceiptSettings {
                 max_entries: if o.has("AckTrackingMaxEntries") {

@@ -2,9 +2,14 @@
 
 #![forbid(unsafe_code)]
 
-use std::path::{Path, PathBuf};
+use std::{
+    io::Write,
+    path::{Path, PathBuf},
+    sync::atomic::{AtomicU64, Ordering},
+};
 
 use pushgate_bridge::build_info;
+use tracing_appender::non_blocking::{ErrorCounter, WorkerGuard};
 
 use pushgate_proxy::{
     config::{Config, LogFormat},
@@ -78,9 +83,11 @@ fn load(config: Option<PathBuf>) -> Result<(Config, String), String> {
 }
 
 /// MPNS's logging keys: console and/or file, plain or json; `RUST_LOG` filters (default info).
-fn init_logging(config: &Config) -> Result<(), String> {
+/// Lines are written by a thread of their own from a queue of `LogBufferLines`: a slow or stuck
+/// console or disk never holds up a push; a full queue drops lines, counted in
+/// `pushgate_log_lines_dropped_total`. The guard writes out what is queued when dropped.
+fn init_logging(config: &Config) -> Result<(WorkerGuard, ErrorCounter), String> {
     use std::io::IsTerminal;
-    use tracing_subscriber::fmt::writer::{BoxMakeWriter, MakeWriterExt};
 
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
@@ -99,16 +106,21 @@ fn init_logging(config: &Config) -> Result<(), String> {
             .append(true)
             .open(&path)
             .map_err(|e| format!("LogFileLocation {}: {e}", path.display()))?;
-        Some(std::sync::Arc::new(file))
+        Some(file)
     } else {
         None
     };
-    let writer = match (config.logging.console, file.clone()) {
-        (true, Some(file)) => BoxMakeWriter::new(std::io::stdout.and(file)),
-        (false, Some(file)) => BoxMakeWriter::new(file),
-        (_, None) => BoxMakeWriter::new(std::io::stdout),
-    };
     let ansi = file.is_none() && std::io::stdout().is_terminal();
+    let sinks = Sinks {
+        console: config.logging.console,
+        file,
+    };
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(true)
+        .buffered_lines_limit(config.logging.buffer_lines)
+        .thread_name("pushgate-log")
+        .finish(sinks);
+    let dropped = writer.error_counter();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer)
@@ -117,7 +129,67 @@ fn init_logging(config: &Config) -> Result<(), String> {
         LogFormat::Json => builder.event_format(pushgate_proxy::MpnsJson).init(),
         LogFormat::Plain => builder.init(),
     }
-    Ok(())
+    Ok((guard, dropped))
+}
+
+/// Where log lines go: the console, the log file, or both (MPNS's keys).
+struct Sinks {
+    console: bool,
+    file: Option<std::fs::File>,
+}
+
+impl Write for Sinks {
+    fn write(&mut self, line: &[u8]) -> std::io::Result<usize> {
+        if self.console {
+            std::io::stdout().write_all(line)?;
+        }
+        if let Some(file) = &mut self.file {
+            file.write_all(line)?;
+        }
+        Ok(line.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if let Some(file) = &mut self.file {
+            file.flush()?;
+        }
+        std::io::stdout().flush()
+    }
+}
+
+/// `pushgate_log_lines_dropped_total`, read from the log writer when scraped.
+struct DroppedLogLines {
+    source: ErrorCounter,
+    counter: prometheus::IntCounter,
+    /// What the counter has been told so far.
+    reported: AtomicU64,
+}
+
+impl DroppedLogLines {
+    fn new(source: ErrorCounter) -> Self {
+        DroppedLogLines {
+            source,
+            counter: prometheus::IntCounter::new(
+                "pushgate_log_lines_dropped_total",
+                "Log lines dropped because the log writer fell behind (its queue of LogBufferLines was full); pushes never wait for the log.",
+            )
+            .expect("valid metric"),
+            reported: AtomicU64::new(0),
+        }
+    }
+}
+
+impl prometheus::core::Collector for DroppedLogLines {
+    fn desc(&self) -> Vec<&prometheus::core::Desc> {
+        self.counter.desc()
+    }
+
+    fn collect(&self) -> Vec<prometheus::proto::MetricFamily> {
+        let now = self.source.dropped_lines() as u64;
+        let before = self.reported.swap(now, Ordering::Relaxed);
+        self.counter.inc_by(now.saturating_sub(before));
+        self.counter.collect()
+    }
 }
 
 /// The outbound proxy APNs uses (MPNS logs it at start), without any credentials in it.
@@ -165,10 +237,13 @@ async fn main() {
             std::process::exit(1);
         }
     };
-    if let Err(e) = init_logging(&config) {
-        eprintln!("pushgate: {e}");
-        std::process::exit(1);
-    }
+    let (log_writer, dropped_log_lines) = match init_logging(&config) {
+        Ok(logging) => logging,
+        Err(e) => {
+            eprintln!("pushgate: {e}");
+            std::process::exit(1);
+        }
+    };
     tracing::info!("Loading {source}");
     tracing::info!(
         version = VERSION,
@@ -196,6 +271,7 @@ async fn main() {
             std::process::exit(1);
         }
     };
+    running.register(Box::new(DroppedLogLines::new(dropped_log_lines)));
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
     let mut hup = signal(SignalKind::hangup()).expect("SIGHUP handler");
@@ -218,6 +294,18 @@ async fn main() {
     } else {
         running.shutdown_now().await;
     }
+    write_out_log(log_writer);
+}
+
+/// Writes out the queued log lines, waiting at most 2 s: a console nobody reads must not keep
+/// the process from exiting (the writer's own shutdown would wait on it for ever).
+fn write_out_log(writer: WorkerGuard) {
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        drop(writer);
+        let _ = done.send(());
+    });
+    let _ = finished.recv_timeout(std::time::Duration::from_secs(2));
 }
 
 #[cfg(test)]

@@ -38,6 +38,11 @@ impl Running {
         self.service.metrics().render()
     }
 
+    /// Adds a collector of the binary's own (the log writer's drops) to `/metrics`.
+    pub fn register(&self, collector: Box<dyn prometheus::core::Collector>) {
+        self.service.metrics().register(collector);
+    }
+
     /// Applies a re-read config: targets, credentials, timeouts and RemoveOnMismatch for new
     /// sends; in-flight sends finish on the old ones. Listen addresses, TLS, the auth token,
     /// throttling and EnableMetrics need a restart.

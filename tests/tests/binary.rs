@@ -712,3 +712,47 @@ async fn bridge(grpc: u16, port: u16, flags: &[&str]) -> (Process, String) {
     wait_until_up(&format!("{base}/readyz")).await;
     (process, base)
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stuck_log_reader_never_holds_up_a_push() {
+    let dir = temp_dir("stuck-log");
+    let (http, grpc) = (free_port(), free_port());
+    let config = write_config(&dir, http, grpc);
+    let mut json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
+    json["EnableMetrics"] = true.into();
+    json["LogBufferLines"] = 50.into();
+    std::fs::write(&config, json.to_string()).unwrap();
+    // Its stdout is a pipe nobody reads: once the pipe's 64 KiB are full, every write blocks.
+    let (mut child, base) = start_process(pushgate(&config).stdout(Stdio::piped()), http).await;
+    let pushes = async {
+        for i in 0..3000 {
+            let body = format!(
+                r#"{{"platform":"apple_rn","server_id":"s","device_id":"{i:064x}","type":"message","message":"m"}}"#
+            );
+            assert_eq!(
+                send_push(&base, body).await,
+                "{\"status\":\"OK\"}\n",
+                "push {i}"
+            );
+        }
+    };
+    // A push waiting on the log would wait forever: the deadline turns that into a failure.
+    tokio::time::timeout(Duration::from_secs(120), pushes)
+        .await
+        .expect("every push answered while the log is stuck");
+    let metrics = reqwest::get(format!("{base}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let dropped: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("pushgate_log_lines_dropped_total "))
+        .and_then(|n| n.parse().ok())
+        .expect("the dropped-lines counter");
+    // Two lines a push, 6,000 in all; the pipe and the queue hold a few hundred.
+    assert!(dropped > 3000, "{dropped} lines dropped");
+    terminate(&mut child).await;
+}
