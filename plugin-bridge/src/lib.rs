@@ -8,6 +8,7 @@ pub mod backend;
 mod bridge_metrics;
 pub mod build_info;
 pub mod decode;
+pub mod redis_link;
 pub mod routes;
 mod shared_window;
 pub mod shutdown;

@@ -122,6 +122,9 @@ pub struct Delivery {
     /// `RemoveOnMismatch`: answer MPNS's REMOVE instead of FAIL for a token of another
     /// app or sender (docs/deviations.md, 3).
     pub remove_on_mismatch: bool,
+    /// `SharedStateRedisURL`, else `ThrottleRedisURL`: where replicas share one APNs provider
+    /// token per key and team (`apns/token.rs`); empty: each process signs its own.
+    pub shared_state_redis: String,
     /// `UpstreamMaxConnections` (8) and `UpstreamStreamsPerConnection` (the provider's): the
     /// HTTP/2 connections one target opens as their streams fill (`connections.rs`).
     pub upstream: UpstreamLimits,
@@ -347,6 +350,11 @@ impl Config {
         }
         .min(send_secs);
         let (console, file) = (o.boolean("EnableConsoleLog")?, o.boolean("EnableFileLog")?);
+        let throttle = throttle(&o)?;
+        let shared_state_redis = match o.string("SharedStateRedisURL")? {
+            url if url.is_empty() => throttle.redis_url.clone(),
+            url => url,
+        };
         let log_format = match o.string("LogFormat")?.as_str() {
             "json" => LogFormat::Json,
             _ => LogFormat::Plain,
@@ -401,13 +409,14 @@ impl Config {
                     Duration::from_secs(5)
                 },
             },
-            throttle: throttle(&o)?,
+            throttle,
             enable_metrics: o.boolean("EnableMetrics")?,
             delivery: Delivery {
                 send_timeout: secs(send_secs),
                 retry_timeout: secs(retry_secs),
                 retry_backoff: FIRST_RETRY_WAIT,
                 remove_on_mismatch: o.boolean("RemoveOnMismatch")?,
+                shared_state_redis,
                 upstream: UpstreamLimits {
                     connections: count_or(int("UpstreamMaxConnections")?, 8),
                     streams: match int("UpstreamStreamsPerConnection")? {
@@ -579,6 +588,30 @@ mod tests {
         );
         assert_eq!(c.throttle.per_sec.get(), 1);
         assert_eq!(c.listeners.http, ":8086");
+    }
+
+    #[test]
+    fn pushgate_keys_have_their_defaults() {
+        let c = Config::parse(b"{}").unwrap();
+        assert_eq!(c.receipts, ReceiptSettings::default());
+        assert_eq!(c.logging.buffer_lines, 10_000);
+        assert!(c.otlp_endpoint.is_empty() && c.delivery.shared_state_redis.is_empty());
+        let c = Config::parse(
+            br#"{"AckTrackingMaxEntries":0,"AckTrackingMaxAgeSec":60,"LogBufferLines":5,"ThrottleRedisURL":"redis://r:6379/0"}"#,
+        )
+        .unwrap();
+        assert_eq!(c.receipts.max_entries, 0, "0 turns receipts off");
+        assert_eq!(c.receipts.max_age, Duration::from_secs(60));
+        assert_eq!(c.logging.buffer_lines, 5);
+        assert_eq!(
+            c.delivery.shared_state_redis, "redis://r:6379/0",
+            "the rate limit's Redis shares tokens too"
+        );
+        let c = Config::parse(
+            br#"{"ThrottleRedisURL":"redis://r:6379/0","SharedStateRedisURL":"redis://s:6379/1"}"#,
+        )
+        .unwrap();
+        assert_eq!(c.delivery.shared_state_redis, "redis://s:6379/1");
     }
 
     #[test]

@@ -20,6 +20,7 @@ pub mod otlp_receiver;
 pub mod pki;
 pub mod process;
 pub mod recorder;
+pub mod redis;
 pub mod reply;
 
 /// The first retry wait of in-process tests ([`dry_run_config`]).

@@ -159,7 +159,7 @@ async fn metrics_count_a_known_sequence() {
     assert_eq!(
         get(r#"pushgate_token_refreshes_total{target="apple_rn"}"#),
         1.0,
-        "signed once at start"
+        "signed once, for the first push"
     );
     assert_eq!(
         get(r#"pushgate_token_refreshes_total{target="android_rn"}"#),

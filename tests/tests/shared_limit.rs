@@ -7,44 +7,18 @@
 //! without it, ignored elsewhere.
 
 use std::{
-    process::{Child, Command, Stdio},
+    process::Stdio,
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
 use pushgate_tests::{
     free_port, need,
     process::{output, pushgate, start_process, terminate, write_config},
+    redis::redis_server,
     temp_dir,
 };
 
 const QUOTA: u64 = 5;
-
-struct Redis(Child);
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn redis_server(port: u16) -> Option<Redis> {
-    let child = Command::new("redis-server")
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-        .args(["--save", "", "--appendonly", "no"])
-        .stdout(Stdio::null())
-        .spawn()
-        .ok()?;
-    let started = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "redis-server did not start"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Some(Redis(child))
-}
 
 /// A config for one replica: enforced quota of 5 a second per `X-Forwarded-For`, in Redis.
 fn replica_config(redis_port: u16) -> (std::path::PathBuf, u16) {

@@ -88,6 +88,7 @@ impl Client {
                     &p8,
                     key_id,
                     team_id,
+                    &delivery.shared_state_redis,
                     metrics.token_refresh_counter(&entry.kind),
                 )?;
                 (Some(signer), None)
@@ -209,9 +210,9 @@ impl Provider for Client {
             return Ok(None);
         };
         let signed = match refused {
-            None => signer.bearer(),
+            None => signer.bearer().await,
             // Re-signs unless another request already did (Apple throttles new tokens).
-            Some(refused) => signer.renew(refused),
+            Some(refused) => signer.renew(refused).await,
         };
         let reason = match refused {
             None => "RequestError",
