@@ -138,6 +138,17 @@ pub async fn health_at(
     }
 }
 
+/// Every sample of a Prometheus text exposition: `name{labels}` as written → value.
+pub fn samples(text: &str) -> std::collections::HashMap<String, f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .filter_map(|l| {
+            let (key, value) = l.rsplit_once(' ')?;
+            Some((key.to_string(), value.parse().ok()?))
+        })
+        .collect()
+}
+
 pub fn http_url(running: &server::Running, path: &str) -> String {
     format!("http://{}{path}", running.http_addr)
 }

@@ -54,11 +54,16 @@ pub async fn start_process(cmd: &mut Command, http: u16) -> (Process, String) {
 
 /// POSTs `body` to the process's `/api/v1/send_push` (never through a proxy): the answer text.
 pub async fn send_push(base: &str, body: impl Into<reqwest::Body>) -> String {
+    post(base, "/api/v1/send_push", body).await
+}
+
+/// POSTs `body` to `path` of the process (never through a proxy): the answer text.
+pub async fn post(base: &str, path: &str, body: impl Into<reqwest::Body>) -> String {
     reqwest::Client::builder()
         .no_proxy()
         .build()
         .unwrap()
-        .post(format!("{base}/api/v1/send_push"))
+        .post(format!("{base}{path}"))
         .body(body)
         .send()
         .await

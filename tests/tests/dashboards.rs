@@ -17,7 +17,7 @@ use pushgate_tests::{
     grpc_client, http_url,
     mock_apns::{MockApns, Reply},
     mock_fcm::MockFcm,
-    need, push, send, start, temp_dir,
+    need, push, samples, send, start, temp_dir,
 };
 
 fn deploy(path: &str) -> PathBuf {
@@ -80,10 +80,9 @@ fn selected(expr: &str) -> Result<BTreeSet<String>, String> {
 
 /// The series names of a Prometheus text exposition (`_bucket`, `_sum`, `_count` included).
 fn exported(text: &str) -> BTreeSet<String> {
-    text.lines()
-        .filter(|l| !l.starts_with('#') && !l.is_empty())
-        .filter_map(|l| l.split(['{', ' ']).next())
-        .map(String::from)
+    samples(text)
+        .into_keys()
+        .map(|sample| sample.split('{').next().unwrap_or_default().to_string())
         .collect()
 }
 

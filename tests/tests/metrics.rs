@@ -1,26 +1,13 @@
 //! `/metrics` after a known sequence of pushes: MPNS's metric names, labels and help texts, and
 //! pushgate's own, scraped over HTTP and parsed.
 
-use std::collections::HashMap;
-
 use pushgate_tests::{
     apple::apple_key,
     http_url,
     mock_apns::{self, MockApns},
     mock_fcm::{self, MockFcm},
-    start,
+    samples, start,
 };
-
-/// `name{labels}` → value, for every sample line.
-fn parse(text: &str) -> HashMap<String, f64> {
-    text.lines()
-        .filter(|l| !l.starts_with('#') && !l.is_empty())
-        .filter_map(|l| {
-            let (key, value) = l.rsplit_once(' ')?;
-            Some((key.to_string(), value.parse().ok()?))
-        })
-        .collect()
-}
 
 #[tokio::test]
 async fn metrics_count_a_known_sequence() {
@@ -81,7 +68,7 @@ async fn metrics_count_a_known_sequence() {
         .text()
         .await
         .unwrap();
-    let m = parse(&text);
+    let m = samples(&text);
     let get = |k: &str| {
         m.get(k)
             .copied()

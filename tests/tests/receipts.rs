@@ -15,8 +15,8 @@ use pushgate_tests::{
     grpc_client, http_url,
     mock_apns::{MockApns, Reply},
     mock_fcm::MockFcm,
-    process::send_push,
-    push, send, start,
+    process::{post, send_push},
+    push, samples, send, start,
 };
 use tonic::transport::Channel;
 
@@ -31,20 +31,8 @@ fn with_ack(platform: &str, device: &str, ack_id: &str) -> pushgate::v1::PushNot
 }
 
 async fn http_ack(base: &str, id: &str, platform: &str) {
-    let answer = reqwest::Client::builder()
-        .no_proxy()
-        .build()
-        .unwrap()
-        .post(format!("{base}/api/v1/ack"))
-        .body(format!(
-            r#"{{"id":"{id}","platform":"{platform}","type":"message"}}"#
-        ))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let body = format!(r#"{{"id":"{id}","platform":"{platform}","type":"message"}}"#);
+    let answer = post(base, "/api/v1/ack", body).await;
     assert_eq!(answer, "{\"status\":\"OK\"}\n");
 }
 
@@ -62,17 +50,6 @@ async fn grpc_ack(client: &mut PushProxyClient<Channel>, id: &str, platform: &st
         .expect("an ack answer")
         .into_inner();
     assert_eq!(answer.status(), Status::Ok);
-}
-
-/// Every sample of the Prometheus text, by name and labels as written (`name{a="b"}`).
-fn samples(text: &str) -> HashMap<String, f64> {
-    text.lines()
-        .filter(|l| !l.starts_with('#') && !l.is_empty())
-        .filter_map(|l| {
-            let (name, value) = l.rsplit_once(' ')?;
-            Some((name.to_string(), value.parse().ok()?))
-        })
-        .collect()
 }
 
 fn sample(all: &HashMap<String, f64>, name: &str) -> f64 {
