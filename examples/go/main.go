@@ -145,7 +145,9 @@ func main() {
 	watchCtx, stopWatching := context.WithCancel(ctx)
 	removals, err := client.WatchRemovals(watchCtx, &pushgatev1.WatchRemovalsRequest{Targets: []string{"apple_rn"}})
 	check(err == nil, "WatchRemovals: %v", err)
-	time.Sleep(200 * time.Millisecond) // the watch is registered before the removal happens
+	// The answer's headers come once pushgate has registered the watch: no removal is missed.
+	_, err = removals.Header()
+	check(err == nil, "WatchRemovals headers: %v", err)
 	sent, err := client.Send(ctx, &pushgatev1.SendRequest{
 		Target:    "apple_rn",
 		Tokens:    []string{"a1b2c3d4", "dead0001"},

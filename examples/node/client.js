@@ -123,7 +123,8 @@ async function main() {
   const removals = client.WatchRemovals({ targets: ['apple_rn'] });
   const removal = new Promise((resolve) => removals.once('data', resolve));
   removals.on('error', (e) => check(e.code === grpc.status.CANCELLED, `WatchRemovals: ${e}`));
-  await new Promise((resolve) => setTimeout(resolve, 200)); // the watch is registered first
+  // The answer's headers come once pushgate has registered the watch: no removal is missed.
+  await new Promise((resolve) => removals.once('metadata', resolve));
   [err, answer] = await call(client, 'Send', {
     target: 'apple_rn',
     tokens: ['a1b2c3d4', 'dead0001'],

@@ -10,6 +10,13 @@
 package io.pushgate.example;
 
 import io.grpc.CallCredentials;
+import io.grpc.CallOptions;
+import io.grpc.Channel;
+import io.grpc.ClientCall;
+import io.grpc.ClientInterceptor;
+import io.grpc.ForwardingClientCall;
+import io.grpc.ForwardingClientCallListener;
+import io.grpc.MethodDescriptor;
 import io.grpc.ChannelCredentials;
 import io.grpc.Grpc;
 import io.grpc.InsecureChannelCredentials;
@@ -26,6 +33,7 @@ import java.io.File;
 import java.util.HashSet;
 import java.util.Iterator;
 import java.util.Set;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.Executor;
 import java.util.concurrent.TimeUnit;
@@ -60,6 +68,28 @@ public final class Client {
         Metadata headers = new Metadata();
         headers.put(Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER), "Bearer " + token);
         applier.apply(headers);
+      }
+    };
+  }
+
+  /** Counts `latch` down when a call's answer headers arrive. */
+  private static ClientInterceptor onHeaders(CountDownLatch latch) {
+    return new ClientInterceptor() {
+      @Override
+      public <Q, A> ClientCall<Q, A> interceptCall(
+          MethodDescriptor<Q, A> method, CallOptions options, Channel next) {
+        return new ForwardingClientCall.SimpleForwardingClientCall<Q, A>(next.newCall(method, options)) {
+          @Override
+          public void start(Listener<A> listener, Metadata headers) {
+            super.start(new ForwardingClientCallListener.SimpleForwardingClientCallListener<A>(listener) {
+              @Override
+              public void onHeaders(Metadata answerHeaders) {
+                latch.countDown();
+                super.onHeaders(answerHeaders);
+              }
+            }, headers);
+          }
+        };
       }
     };
   }
@@ -162,9 +192,17 @@ public final class Client {
 
     // Send: one notification to many tokens, a result each in order; WatchRemovals sees the
     // token the provider said to forget.
-    Iterator<Removal> removals = client.withDeadlineAfter(30, TimeUnit.SECONDS)
-        .watchRemovals(WatchRemovalsRequest.newBuilder().addTargets("apple_rn").build());
-    Thread.sleep(200); // the watch is registered before the removal happens
+    // The answer's headers come once pushgate has registered the watch: no removal is missed.
+    CountDownLatch watching = new CountDownLatch(1);
+    CompletableFuture<Removal> removed = new CompletableFuture<>();
+    async.withInterceptors(onHeaders(watching)).withDeadlineAfter(30, TimeUnit.SECONDS).watchRemovals(
+        WatchRemovalsRequest.newBuilder().addTargets("apple_rn").build(),
+        new StreamObserver<Removal>() {
+          @Override public void onNext(Removal r) { removed.complete(r); }
+          @Override public void onError(Throwable t) { removed.completeExceptionally(t); }
+          @Override public void onCompleted() {}
+        });
+    check(watching.await(30, TimeUnit.SECONDS), "WatchRemovals answers with its headers");
     SendResponse sent = client.withDeadlineAfter(30, TimeUnit.SECONDS).send(SendRequest.newBuilder()
         .setTarget("apple_rn")
         .addTokens("a1b2c3d4")
@@ -180,7 +218,7 @@ public final class Client {
         && sent.getResults(1).getToken().equals("dead0001"), "results in order: " + sent);
     check(sent.getResults(0).getStatus() == Status.STATUS_OK, "Send OK: " + sent);
     check(sent.getResults(1).getStatus() == Status.STATUS_REMOVE, "Send REMOVE: " + sent);
-    Removal removal = removals.next();
+    Removal removal = removed.get(30, TimeUnit.SECONDS);
     check(removal.getTarget().equals("apple_rn") && removal.getToken().equals("dead0001"),
         "removal watched: " + removal);
 
