@@ -498,6 +498,14 @@ func TestPlugin(t *testing.T) {
 		}
 	})
 
+	t.Run("general Send through the plugin's URL", func(t *testing.T) {
+		rec := h.push(t, "/api/v2/send", []byte(`{"target":"apple_rn","tokens":["0d0002","dead0003"],"notification":{"alert":{"title":"T","body":"B"}}}`))
+		want := `{"results":[{"token":"0d0002","status":"STATUS_OK","providerId":"`
+		if rec.Code != 200 || !strings.HasPrefix(rec.Body.String(), want) || !strings.Contains(rec.Body.String(), `{"token":"dead0003","status":"STATUS_REMOVE","reason":"Unregistered"}`) {
+			t.Fatalf("/api/v2/send: %d %q", rec.Code, rec.Body.String())
+		}
+	})
+
 	t.Run("status command", func(t *testing.T) {
 		// A push with an ack id, then its ack: pushgate's delivery figures count it.
 		ackPush := []byte(`{"ack_id":"statusack0000000000000000a","platform":"apple_rn","server_id":"s","device_id":"0d0001","type":"message","message":"m"}`)

@@ -10,7 +10,9 @@ use std::{
 use go_netrpc::{Server, ServiceError};
 use goplugin::MuxBroker;
 use http_body_util::BodyExt;
-use pushgate::v1::{PushAck, PushNotification, SendAckResponse, SendPushResponse, Status};
+use pushgate::v1::{
+    PushAck, PushNotification, SendAckResponse, SendPushResponse, SendRequest, SendResponse, Status,
+};
 use pushgate_bridge::{routes, tls_mismatch::Upstream, Backend, GrpcBackend, Readiness, Shutdown};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 use tower::ServiceExt;
@@ -513,6 +515,11 @@ impl Backend for Counting {
 
     async fn send_ack(&self, ack: PushAck) -> Result<SendAckResponse, tonic::Status> {
         self.inner.send_ack(ack).await
+    }
+
+    /// `POST /api/v2/send` through the plugin's URL, as on pushgate's own MPNS API.
+    async fn send(&self, request: SendRequest) -> Result<SendResponse, tonic::Status> {
+        self.inner.send(request).await
     }
 
     async fn readiness(&self) -> Readiness {

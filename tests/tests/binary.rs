@@ -700,7 +700,11 @@ async fn standalone_bridge_throttles_each_client_apart() {
             break;
         }
     }
-    assert_eq!(seen, [200, 429, 200, 429], "each client has a quota of its own");
+    assert_eq!(
+        seen,
+        [200, 429, 200, 429],
+        "each client has a quota of its own"
+    );
 }
 
 /// A `pushgate-bridge` process in front of the pushgate at `grpc`, listening on `port` with
