@@ -257,9 +257,11 @@ impl Metrics {
     /// The histograms a target's attempts feed, looked up once when the target is built.
     pub fn attempts(&self, family: Family, kind: &str) -> AttemptMetrics {
         AttemptMetrics {
+            // MPNS's per-provider histograms; a provider MPNS does not have has none.
             provider: match family {
-                Family::Apple => self.apns_duration.clone(),
-                Family::Android => self.fcm_duration.clone(),
+                Family::APPLE => Some(self.apns_duration.clone()),
+                Family::ANDROID => Some(self.fcm_duration.clone()),
+                _ => None,
             },
             notification: self
                 .notification_duration
@@ -329,7 +331,7 @@ pub fn type_label(t: &str) -> &str {
 
 /// One target's attempt-latency histograms (MPNS's two and pushgate's per-target ones).
 pub struct AttemptMetrics {
-    provider: Histogram,
+    provider: Option<Histogram>,
     notification: Histogram,
     target: Histogram,
     /// `pushgate_provider_request_seconds`, in `AttemptOutcome::ALL` order.
@@ -340,7 +342,9 @@ impl AttemptMetrics {
     /// One attempt to the provider and what it came to.
     pub fn observe(&self, took: Duration, outcome: AttemptOutcome) {
         let secs = took.as_secs_f64();
-        self.provider.observe(secs);
+        if let Some(provider) = &self.provider {
+            provider.observe(secs);
+        }
         self.notification.observe(secs);
         self.target.observe(secs);
         self.by_outcome[outcome as usize].observe(secs);

@@ -54,18 +54,21 @@ impl Outcome {
     }
 }
 
-/// Which provider a target talks to; also the `platform` label of MPNS's metrics.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Family {
-    Apple,
-    Android,
-}
+/// Which provider a target talks to; its label is the `platform` label of MPNS's metrics
+/// (`apple`, `android`) and of pushgate's own. Each provider module names its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Family(&'static str);
 
 impl Family {
+    pub const APPLE: Family = Family("apple");
+    pub const ANDROID: Family = Family("android");
+
+    /// A provider's own family, e.g. `huawei`.
+    pub const fn new(label: &'static str) -> Family {
+        Family(label)
+    }
+
     pub fn label(self) -> &'static str {
-        match self {
-            Family::Apple => "apple",
-            Family::Android => "android",
-        }
+        self.0
     }
 }

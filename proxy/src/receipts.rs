@@ -51,8 +51,6 @@ const TYPES: [&str; 10] = [
 ];
 const OTHER_TYPE: u8 = 6;
 
-const FAMILIES: [Family; 2] = [Family::Apple, Family::Android];
-
 /// The window of `pushgate_acked_ratio` and `DeliveryStats`, in one-minute slots.
 const WINDOW_MINUTES: u64 = 60;
 pub const WINDOW: Duration = Duration::from_secs(WINDOW_MINUTES * 60);
@@ -111,14 +109,39 @@ pub struct Receipts {
     metrics: ReceiptMetrics,
 }
 
-#[derive(Default)]
 struct State {
     /// Id hash → its push. The hashes are already random, so the table hashes them no further.
     sent: HashMap<u64, Sent, BuildHasherDefault<Passthrough>>,
     /// The ids in the order they were first sent: the next to evict is at the front.
     order: VecDeque<u64>,
-    /// Per family (`Family` order of `FAMILIES`), the last hour.
-    hours: [Hour; 2],
+    /// Per family, the last hour: Apple's and Android's from the start, others as they come.
+    hours: Vec<(Family, Hour)>,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        State {
+            sent: HashMap::default(),
+            order: VecDeque::new(),
+            hours: vec![
+                (Family::APPLE, Hour::default()),
+                (Family::ANDROID, Hour::default()),
+            ],
+        }
+    }
+}
+
+impl State {
+    /// The index of `family` in `hours`, added when new.
+    fn family_index(&mut self, family: Family) -> usize {
+        match self.hours.iter().position(|(f, _)| *f == family) {
+            Some(i) => i,
+            None => {
+                self.hours.push((family, Hour::default()));
+                self.hours.len() - 1
+            }
+        }
+    }
 }
 
 /// A push sent OK with an ack id, waiting for its acks.
@@ -172,10 +195,10 @@ impl Receipts {
         let key = self.keys.hash_one(ack_id);
         let now = self.now_ms();
         let pushes = u16::try_from(pushes).unwrap_or(u16::MAX);
-        let family_index = family_index(family);
         let mut state = self.lock();
         let state = &mut *state;
-        state.hours[family_index].at(now).sent += u64::from(pushes);
+        let family_index = state.family_index(family);
+        state.hours[family_index].1.at(now).sent += u64::from(pushes);
         match state.sent.get_mut(&key) {
             // The same id again (a retried send): more pushes to ack, timed from the first.
             Some(entry) => entry.pushes = entry.pushes.saturating_add(pushes),
@@ -186,7 +209,7 @@ impl Receipts {
                         at_ms: now,
                         pushes,
                         acked: 0,
-                        family: family_index as u8,
+                        family: u8::try_from(family_index).unwrap_or(u8::MAX),
                         r#type: type_index(type_label),
                     },
                 );
@@ -236,7 +259,7 @@ impl Receipts {
                     } else {
                         entry.acked += 1;
                         let (family, at_ms, r#type) = (entry.family, entry.at_ms, entry.r#type);
-                        let hour = &mut state.hours[usize::from(family)];
+                        let (family, hour) = &mut state.hours[usize::from(family)];
                         // Acked counts toward the minute the push was sent in, so the ratio is
                         // "of the pushes sent in the last hour, the share acked so far".
                         if let Some(minute) = hour.get(at_ms) {
@@ -246,10 +269,7 @@ impl Receipts {
                         hour.at(now).latency[bucket_of(took)] += 1;
                         self.metrics
                             .push_to_ack
-                            .with_label_values(&[
-                                FAMILIES[usize::from(family)].label(),
-                                TYPES[usize::from(r#type)],
-                            ])
+                            .with_label_values(&[family.label(), TYPES[usize::from(r#type)]])
                             .observe(took.as_secs_f64());
                         AckResult::Matched
                     }
@@ -264,10 +284,10 @@ impl Receipts {
     pub fn last_hour(&self) -> Vec<LastHour> {
         let now = self.now_ms();
         let state = self.lock();
-        FAMILIES
+        state
+            .hours
             .iter()
-            .zip(&state.hours)
-            .map(|(&family, hour)| hour.summary(family, now))
+            .map(|(family, hour)| hour.summary(*family, now))
             .collect()
     }
 
@@ -374,13 +394,6 @@ fn quantile(q: f64, counts: &[u64; BUCKETS.len() + 1]) -> Option<Duration> {
         below += n;
     }
     None
-}
-
-fn family_index(family: Family) -> usize {
-    match family {
-        Family::Apple => 0,
-        Family::Android => 1,
-    }
 }
 
 fn type_index(label: &str) -> u8 {
@@ -510,8 +523,8 @@ mod tests {
     #[test]
     fn an_ack_matches_once_per_push_sent_with_its_id() {
         let r = receipts(10, Duration::from_secs(60));
-        r.sent("a", Family::Apple, "message", 1);
-        r.sent("b", Family::Android, "alert", 2);
+        r.sent("a", Family::APPLE, "message", 1);
+        r.sent("b", Family::ANDROID, "alert", 2);
         assert_eq!(r.acked("a"), AckResult::Matched);
         assert_eq!(r.acked("a"), AckResult::Duplicate);
         assert_eq!(r.acked("b"), AckResult::Matched);
@@ -528,7 +541,7 @@ mod tests {
     fn the_cap_evicts_the_oldest_first() {
         let r = receipts(3, Duration::from_secs(60));
         for id in ["1", "2", "3", "4"] {
-            r.sent(id, Family::Apple, "message", 1);
+            r.sent(id, Family::APPLE, "message", 1);
         }
         assert_eq!(r.acked("1"), AckResult::Unknown);
         for id in ["2", "3", "4"] {
@@ -541,10 +554,10 @@ mod tests {
     #[test]
     fn an_ack_after_the_age_limit_is_expired_and_old_ids_are_forgotten() {
         let r = receipts(10, Duration::from_millis(50));
-        r.sent("old", Family::Apple, "message", 1);
+        r.sent("old", Family::APPLE, "message", 1);
         std::thread::sleep(Duration::from_millis(80));
         assert_eq!(r.acked("old"), AckResult::Expired);
-        r.sent("new", Family::Apple, "message", 1);
+        r.sent("new", Family::APPLE, "message", 1);
         assert_eq!(r.acked("old"), AckResult::Unknown, "evicted by age");
         assert_eq!(r.acked("new"), AckResult::Matched);
     }
@@ -552,7 +565,7 @@ mod tests {
     #[test]
     fn off_remembers_nothing() {
         let r = receipts(0, Duration::from_secs(60));
-        r.sent("a", Family::Apple, "message", 1);
+        r.sent("a", Family::APPLE, "message", 1);
         assert_eq!(r.acked("a"), AckResult::Unknown);
         assert_eq!(r.last_hour()[0].sent, 0);
     }
@@ -572,9 +585,9 @@ mod tests {
     fn minutes_leave_the_window_after_an_hour() {
         let mut hour = Hour::default();
         hour.at(0).sent = 5;
-        assert_eq!(hour.summary(Family::Apple, 59 * 60_000).sent, 5);
-        assert_eq!(hour.summary(Family::Apple, 60 * 60_000).sent, 0);
+        assert_eq!(hour.summary(Family::APPLE, 59 * 60_000).sent, 5);
+        assert_eq!(hour.summary(Family::APPLE, 60 * 60_000).sent, 0);
         hour.at(61 * 60_000).sent = 1; // reuses the slot of minute 1
-        assert_eq!(hour.summary(Family::Apple, 61 * 60_000).sent, 1);
+        assert_eq!(hour.summary(Family::APPLE, 61 * 60_000).sent, 1);
     }
 }

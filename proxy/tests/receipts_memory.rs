@@ -29,13 +29,13 @@ fn a_million_ids_fit_the_documented_memory_and_the_oldest_go_first() {
     // Mattermost's ack ids are 26 characters.
     let id = |i: usize| format!("{i:026}");
     for i in 0..1_000_000 {
-        receipts.sent(&id(i), Family::Apple, "message", 1);
+        receipts.sent(&id(i), Family::APPLE, "message", 1);
     }
     let grown = resident_bytes().saturating_sub(before) as f64 / (1024.0 * 1024.0);
     println!("1,000,000 ack ids: {grown:.1} MiB resident");
     // Past the cap: each new id evicts the oldest, and memory does not grow.
     for i in 1_000_000..1_250_000 {
-        receipts.sent(&id(i), Family::Apple, "message", 1);
+        receipts.sent(&id(i), Family::APPLE, "message", 1);
     }
     let after_more = resident_bytes().saturating_sub(before) as f64 / (1024.0 * 1024.0);
     println!("after 250,000 more: {after_more:.1} MiB resident");

@@ -41,10 +41,10 @@ pub fn target(
     };
     if entry.dry_run {
         tracing::info!(r#type = %entry.kind, "Initializing apple notification server in dry-run mode");
-        return Ok(delivery::dry_run(&entry.kind, Family::Apple, format));
+        return Ok(delivery::dry_run(&entry.kind, Family::APPLE, format));
     }
     let client = Client::new(entry, format, delivery, metrics)?;
-    Ok(delivery::live(&entry.kind, client, context(Family::Apple)))
+    Ok(delivery::live(&entry.kind, client, context(Family::APPLE)))
 }
 
 struct Client {
@@ -193,7 +193,7 @@ fn transport_error(lost: Lost) -> Answer {
 impl Provider for Client {
     type Format = ApnsFormat;
 
-    const FAMILY: Family = Family::Apple;
+    const FAMILY: Family = Family::APPLE;
 
     const DEADLINE: (&'static str, &'static str) = ("unknown transport error", "RequestError");
 

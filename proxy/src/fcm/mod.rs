@@ -46,13 +46,13 @@ pub fn target(
     }
     if entry.dry_run {
         tracing::info!(r#type = %entry.kind, "Initializing Android notification server in dry-run mode");
-        return Ok(delivery::dry_run(&entry.kind, Family::Android, FcmFormat));
+        return Ok(delivery::dry_run(&entry.kind, Family::ANDROID, FcmFormat));
     }
     let client = Client::new(entry, delivery, metrics)?;
     Ok(delivery::live(
         &entry.kind,
         client,
-        context(Family::Android),
+        context(Family::ANDROID),
     ))
 }
 
@@ -186,7 +186,7 @@ impl Client {
 impl Provider for Client {
     type Format = FcmFormat;
 
-    const FAMILY: Family = Family::Android;
+    const FAMILY: Family = Family::ANDROID;
 
     const DEADLINE: (&'static str, &'static str) = ("context deadline exceeded", UNKNOWN);
 
