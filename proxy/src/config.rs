@@ -141,11 +141,31 @@ pub struct UpstreamLimits {
     pub streams: Option<usize>,
 }
 
-/// `ApplePushSettings` and `AndroidPushSettings`: one target per entry.
+/// `ApplePushSettings` and `AndroidPushSettings`: one target per entry; the sections of the
+/// other providers are read by their own modules (`targets.rs` lists them).
 #[derive(Debug, Clone, Default)]
 pub struct TargetSettings {
     pub apple: Vec<AppleSettings>,
     pub android: Vec<AndroidSettings>,
+    pub other: ProviderSections,
+}
+
+/// The whole config object, kept for the provider modules that read their own section.
+#[derive(Clone, Default)]
+pub struct ProviderSections(std::sync::Arc<GoObject>);
+
+impl ProviderSections {
+    /// The entries of `section`; an error names the key.
+    pub fn entries(&self, section: &'static str) -> Result<Vec<GoObject>, String> {
+        self.0.objects(section, section)
+    }
+}
+
+// It holds every key of the file, secrets included: never shown.
+impl std::fmt::Debug for ProviderSections {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ProviderSections(<redacted>)")
+    }
 }
 
 /// MPNS's log keys.
@@ -336,7 +356,7 @@ impl Config {
 
     /// Parses config bytes with Go's rules and MPNS's defaults.
     pub fn parse(bytes: &[u8]) -> Result<Config, String> {
-        let o = decode_object(bytes, "main.ConfigPushProxy")?;
+        let o = std::sync::Arc::new(decode_object(bytes, "main.ConfigPushProxy")?);
         let int = |key: &str| o.int64(key, "int");
 
         // MPNS: 0 means 30 s; a negative value is kept (every send then fails at once).
@@ -425,7 +445,11 @@ impl Config {
                     },
                 },
             },
-            targets: TargetSettings { apple, android },
+            targets: TargetSettings {
+                apple,
+                android,
+                other: ProviderSections(o.clone()),
+            },
             logging: Logging {
                 console: console || !file,
                 file,

@@ -236,6 +236,26 @@ pub struct Context {
     pub tracer: Tracer,
 }
 
+/// A provider beyond MPNS's two, as `targets.rs` registers it: the config section that holds
+/// its entries, and how one entry becomes a target. The module owns all of it: the keys of its
+/// section, its request, what its answers mean, its dry run.
+pub struct Registration {
+    /// The config key of its list of entries, e.g. `HuaweiPushSettings`.
+    pub section: &'static str,
+    /// The target for one entry of the section (its `Type` is `setup.kind`).
+    pub target: fn(&gojson::GoObject, &Setup<'_>) -> Result<Target, String>,
+}
+
+/// What a provider's `target` builds from besides its own entry.
+pub struct Setup<'a> {
+    /// The entry's `Type`.
+    pub kind: &'a str,
+    pub delivery: &'a crate::config::Delivery,
+    pub metrics: &'a crate::metrics::Metrics,
+    /// The loop's context for a live target of `family`.
+    pub context: &'a dyn Fn(Family) -> Context,
+}
+
 /// A target that delivers through `provider`.
 pub fn live<P: Provider>(kind: &str, provider: P, context: Context) -> Target {
     Target {

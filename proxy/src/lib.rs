@@ -20,8 +20,10 @@ mod fcm;
 mod general;
 mod grpc_auth;
 mod health;
+mod hms;
 mod json_log;
 mod metrics;
+mod oauth;
 mod outcome;
 mod push;
 /// Push-to-ack latency and the acked ratio; public for its memory test (`tests/receipts_memory.rs`).

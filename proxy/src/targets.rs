@@ -1,18 +1,22 @@
 //! The target table: one target per config entry `Type`, built by its provider's module. A new
-//! provider is a module with a `target` function, and a line here.
+//! provider is a module with a `Registration`, and a line in `PROVIDERS`.
 
 use std::{collections::HashMap, sync::Arc};
 
 use crate::{
     apns,
     config::{AppleAuth, Config},
-    delivery::{Context, Target},
+    delivery::{Context, Registration, Setup, Target},
     fcm,
     health::Health,
+    hms,
     metrics::Metrics,
     retry::RetryPolicy,
     traces::Tracer,
 };
+
+/// The providers beyond Apple's and Google's, whose config sections MPNS does not have.
+const PROVIDERS: &[Registration] = &[hms::PROVIDER];
 
 /// The initialised targets by `Type`, and the entries that failed to initialise.
 #[derive(Default)]
@@ -52,6 +56,27 @@ impl Targets {
         for entry in &config.targets.android {
             let target = fcm::target(entry, &config.delivery, metrics, context(&entry.kind));
             targets.add(&entry.kind, target, !entry.service_file_location.is_empty());
+        }
+        for provider in PROVIDERS {
+            let entries = match config.targets.other.entries(provider.section) {
+                Ok(entries) => entries,
+                Err(error) => {
+                    tracing::error!(section = provider.section, error = %error, "Failed to initialize client");
+                    continue;
+                }
+            };
+            for entry in entries {
+                let kind = entry.string("Type").unwrap_or_default();
+                let context = context(&kind);
+                let setup = Setup {
+                    kind: &kind,
+                    delivery: &config.delivery,
+                    metrics,
+                    context: &context,
+                };
+                // Every key of these sections is the provider's own: a failing entry named it.
+                targets.add(&kind, (provider.target)(&entry, &setup), true);
+            }
         }
         targets
     }

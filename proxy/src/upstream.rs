@@ -59,6 +59,35 @@ pub async fn read_answer(mut response: reqwest::Response) -> Result<Vec<u8>, req
     Ok(body)
 }
 
+/// A provider's answer to one request: its status, headers and (capped) body.
+pub struct Reply {
+    pub status: reqwest::StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    /// The answer's `Retry-After`, when it gave one.
+    pub fn retry_after(&self) -> Option<Duration> {
+        crate::retry::retry_after(&self.headers)
+    }
+}
+
+/// The one HTTP exchange every provider makes: sends `request` and reads the answer. A body
+/// lost after the status arrived is kept empty: the status is the provider's answer, and a push
+/// it took never goes again because the rest of its answer was lost.
+pub async fn exchange(request: reqwest::RequestBuilder) -> Result<Reply, reqwest::Error> {
+    let mut response = request.send().await?;
+    let status = response.status();
+    let headers = std::mem::take(response.headers_mut());
+    let body = read_answer(response).await.unwrap_or_default();
+    Ok(Reply {
+        status,
+        headers,
+        body,
+    })
+}
+
 /// How an attempt that got no answer was lost.
 pub fn lost(e: &reqwest::Error) -> Lost {
     if e.is_timeout() {

@@ -15,6 +15,7 @@ pub mod connect_proxy;
 pub mod examples;
 pub mod mock_apns;
 pub mod mock_fcm;
+pub mod mock_hms;
 pub mod mock_tls;
 pub mod otlp_receiver;
 pub mod pki;
@@ -36,6 +37,20 @@ pub fn dry_run_config() -> Config {
     // Retries wait 50 ms, then 100 ms, not MPNS's 1 s and 2 s: the schedule is the same, the
     // suite does not sleep real seconds. One test keeps the real waits (apns.rs).
     config.delivery.retry_backoff = RETRY_BACKOFF;
+    config
+}
+
+/// [`dry_run_config`] with more top-level keys, e.g. the section of a provider MPNS has no
+/// struct for (`HuaweiPushSettings`), which pushgate reads from the file as given.
+pub fn config_with(keys: serde_json::Value) -> Config {
+    let mut file: serde_json::Value =
+        serde_json::from_str(pushgate_proxy::config::EMBEDDED_DRY_RUN).unwrap();
+    for (key, value) in keys.as_object().expect("an object of config keys") {
+        file[key] = value.clone();
+    }
+    let parsed = Config::parse(file.to_string().as_bytes()).expect("a valid config");
+    let mut config = dry_run_config();
+    config.targets = parsed.targets;
     config
 }
 

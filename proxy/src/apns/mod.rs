@@ -19,7 +19,6 @@ use crate::{
     delivery::{self, Answer, Context, Lost, Provider, Target, Verdict},
     metrics::Metrics,
     outcome::{Family, Outcome},
-    retry::retry_after,
     upstream::{self, read, ClientSettings},
 };
 use payload::{ApnsFormat, ApnsRequest};
@@ -257,35 +256,32 @@ impl Provider for Client {
         if let Some(bearer) = credential {
             req = req.header(header::AUTHORIZATION, bearer);
         }
-        let response = match req.send().await {
-            Ok(r) => r,
+        let reply = match upstream::exchange(req).await {
+            Ok(reply) => reply,
             Err(e) => {
                 let lost = upstream::lost(&e);
                 tracing::debug!(error = %upstream::describe(e), "APNs transport error");
                 return transport_error(lost);
             }
         };
-        let status = response.status();
-        let wait = retry_after(response.headers());
-        let apns_id = response
-            .headers()
+        let status = reply.status;
+        let apns_id = reply
+            .headers
             .get("apns-id")
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
             .to_string();
-        // The status is APNs' answer: a body lost after it never makes the push go again.
-        let body = upstream::read_answer(response).await.unwrap_or_default();
         if status == StatusCode::OK {
             return Answer::new(Outcome::delivered(apns_id), Verdict::Delivered).with_status(200);
         }
         // apns2 decodes every non-200 body as JSON; one that is not (an HTML page from a
         // balancer in front of APNs) is an error without an APNs answer, and retried.
-        let Ok(json) = serde_json::from_slice::<serde_json::Value>(&body) else {
+        let Ok(json) = serde_json::from_slice::<serde_json::Value>(&reply.body) else {
             tracing::debug!(code = status.as_u16(), "APNs answer is not JSON");
             return transport_error(Lost::Connection).with_status(status.as_u16());
         };
         let reason = json["reason"].as_str().unwrap_or_default().to_string();
-        let answer = self.classify(status, &reason, wait);
+        let answer = self.classify(status, &reason, reply.retry_after());
         if answer.outcome.status == pushgate::v1::Status::Remove {
             tracing::info!(ApnsID = %apns_id, reason = %reason, code = status.as_u16(), "Failed to send apple push sending remove code res");
         } else {

@@ -76,8 +76,10 @@ impl Format for FcmFormat {
     }
 }
 
-/// The JSON body of `POST /v1/projects/{project}/messages:send`.
-pub fn build(push: &Push) -> String {
+/// The data MPNS sends to Android for `push` (docs/mpns-contract.md §4.2), every value a
+/// string; a message's text goes through `message`: FCM expands its emoji shortcodes, Web Push
+/// does not (MPNS's choices). Other providers that take Android's data (HMS, Web Push) start from it.
+pub fn data(push: &Push, message: impl Fn(&str) -> String) -> BTreeMap<&'static str, String> {
     let n = &push.n;
     let mut data = BTreeMap::new();
     for (key, value) in [
@@ -126,8 +128,15 @@ pub fn build(push: &Push) -> String {
         ] {
             data.insert(key, value.clone());
         }
-        data.insert("message", emoji::expand(&n.message));
+        data.insert("message", message(&n.message));
     }
+    data
+}
+
+/// The JSON body of `POST /v1/projects/{project}/messages:send`.
+pub fn build(push: &Push) -> String {
+    let n = &push.n;
+    let mut data = data(push, emoji::expand);
     // A call ring: the flag the app's FCM receiver reads to take its ring path (§11.2).
     let ttl = push.is_voip().then(|| {
         data.insert("voip", "true".into());

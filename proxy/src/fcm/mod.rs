@@ -15,12 +15,12 @@ use crate::{
     connections::Connections,
     delivery::{self, Answer, Context, Provider, Target, Verdict},
     metrics::Metrics,
+    oauth::TokenSource,
     outcome::{Family, Outcome},
-    retry::retry_after,
     upstream::{self, ClientSettings},
 };
 use message::FcmFormat;
-use oauth::{ServiceAccount, TokenError, TokenSource};
+use oauth::ServiceAccount;
 
 /// What firebase-admin-go 4.18.0 sends: `gl-go/<Go version> fire-admin/<SDK version>`, with the
 /// Go version MPNS's go.mod names (1.26.3).
@@ -59,12 +59,10 @@ pub fn target(
 struct Client {
     /// Connections to FCM, more as streams fill.
     connections: Connections,
-    /// For the token endpoint: a fetch an hour, over whatever HTTP version it speaks.
-    oauth: reqwest::Client,
     /// `…/v1/projects/<project>/messages:send`, parsed once (not per push).
     url: reqwest::Url,
     /// The OAuth2 access token, cached and refreshed one caller at a time.
-    tokens: TokenSource,
+    tokens: TokenSource<ServiceAccount>,
     /// `RemoveOnMismatch`: answer MPNS's REMOVE to `SENDER_ID_MISMATCH`.
     remove_on_mismatch: bool,
 }
@@ -121,9 +119,8 @@ impl Client {
         let url = reqwest::Url::parse(&url)
             .map_err(|e| format!("FcmEndpoint and project_id make no URL ({url:?}): {e}"))?;
         Ok(Client {
-            tokens: TokenSource::new(account, metrics.token_refresh_counter(&entry.kind)),
+            tokens: TokenSource::new(account, oauth, metrics.token_refresh_counter(&entry.kind)),
             connections: Connections::new(delivery.upstream, STREAMS, open)?,
-            oauth,
             url,
             remove_on_mismatch: delivery.remove_on_mismatch,
         })
@@ -202,15 +199,9 @@ impl Provider for Client {
         refused: Option<&str>,
         timeout: Duration,
     ) -> Result<Option<String>, Answer> {
-        match self.tokens.bearer(&self.oauth, refused, timeout).await {
+        match self.tokens.bearer(refused, timeout).await {
             Ok(bearer) => Ok(Some(bearer)),
-            Err(TokenError::Rejected(e)) => {
-                Err(Answer::new(Outcome::fail(e, UNKNOWN), Verdict::Refused))
-            }
-            Err(TokenError::Unavailable(e, lost)) => Err(Answer::new(
-                Outcome::fail(e, UNKNOWN),
-                Verdict::Transport(lost),
-            )),
+            Err(e) => Err(e.answer(UNKNOWN)),
         }
     }
 
@@ -221,16 +212,16 @@ impl Provider for Client {
         if let Some(bearer) = credential {
             req = req.header(header::AUTHORIZATION, bearer);
         }
-        let sent = req
-            .header(header::CONTENT_TYPE, "application/json")
-            .header("X-GOOG-API-FORMAT-VERSION", "2")
-            .header("X-Firebase-Client", "fire-admin-go/4.18.0")
-            .header("x-goog-api-client", GOOG_API_CLIENT)
-            .body(body.clone())
-            .send()
-            .await;
-        let response = match sent {
-            Ok(r) => r,
+        let sent = upstream::exchange(
+            req.header(header::CONTENT_TYPE, "application/json")
+                .header("X-GOOG-API-FORMAT-VERSION", "2")
+                .header("X-Firebase-Client", "fire-admin-go/4.18.0")
+                .header("x-goog-api-client", GOOG_API_CLIENT)
+                .body(body.clone()),
+        )
+        .await;
+        let reply = match sent {
+            Ok(reply) => reply,
             Err(e) => {
                 let lost = upstream::lost(&e);
                 let text = if e.is_timeout() {
@@ -241,21 +232,17 @@ impl Provider for Client {
                 return Answer::new(Outcome::fail(text, UNKNOWN), Verdict::Transport(lost));
             }
         };
-        let status = response.status();
-        let wait = retry_after(response.headers());
-        // The status is FCM's answer: a body lost after it never makes the push go again.
-        let body = upstream::read_answer(response).await.unwrap_or_default();
-        if status.is_success() {
-            let json: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+        if reply.status.is_success() {
+            let json: serde_json::Value = serde_json::from_slice(&reply.body).unwrap_or_default();
             let name = json["name"].as_str().unwrap_or_default();
             return Answer::new(Outcome::delivered(name), Verdict::Delivered)
-                .with_status(status.as_u16());
+                .with_status(reply.status.as_u16());
         }
-        let answer = self.classify(status, &body, wait);
+        let answer = self.classify(reply.status, &reply.body, reply.retry_after());
         if answer.outcome.status == pushgate::v1::Status::Remove {
             tracing::info!(reason = %answer.outcome.reason, "Android response failure sending remove code");
         } else {
-            tracing::error!(code = status.as_u16(), errorCode = %answer.outcome.reason, error = %answer.outcome.error, "Failed to send FCM push");
+            tracing::error!(code = reply.status.as_u16(), errorCode = %answer.outcome.reason, error = %answer.outcome.error, "Failed to send FCM push");
         }
         answer
     }
