@@ -20,6 +20,10 @@ const TOOLS: &[(&str, &[&[&str]])] = &[
         &[&["mvn", "--version"], &["java", "-version"]],
     ),
     (
+        "missing_python_http_ece",
+        &[&["python3", "-c", "import http_ece, cryptography"]],
+    ),
+    (
         "missing_python_grpc",
         &[&[
             "python3",

@@ -268,6 +268,22 @@ impl GoObject {
         })
     }
 
+    /// A Go `[]string` field, e.g. `AllowedHosts`; a `null` item is "".
+    pub fn strings(&self, key: &str) -> Result<Vec<String>, String> {
+        match self.fields.get(&key.to_lowercase()) {
+            None => Ok(Vec::new()),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|item| match item {
+                    Value::String(s) => Ok(s.clone()),
+                    Value::Null => Ok(String::new()),
+                    other => Err(self.mismatch(key, other, "string")),
+                })
+                .collect(),
+            Some(other) => Err(self.mismatch(key, other, "[]string")),
+        }
+    }
+
     /// An array of objects, e.g. the config's `ApplePushSettings`.
     pub fn objects(&self, key: &str, item_type: &'static str) -> Result<Vec<GoObject>, String> {
         match self.fields.get(&key.to_lowercase()) {

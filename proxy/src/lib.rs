@@ -36,6 +36,7 @@ mod targets;
 mod tls;
 mod traces;
 mod upstream;
+mod webpush;
 
 /// `:shortcode:` expansion as MPNS does it (the push message of message and session pushes).
 pub use emoji::expand as expand_emoji;

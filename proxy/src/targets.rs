@@ -13,10 +13,11 @@ use crate::{
     metrics::Metrics,
     retry::RetryPolicy,
     traces::Tracer,
+    webpush,
 };
 
 /// The providers beyond Apple's and Google's, whose config sections MPNS does not have.
-const PROVIDERS: &[Registration] = &[hms::PROVIDER];
+const PROVIDERS: &[Registration] = &[hms::PROVIDER, webpush::PROVIDER];
 
 /// The initialised targets by `Type`, and the entries that failed to initialise.
 #[derive(Default)]

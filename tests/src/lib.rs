@@ -17,6 +17,7 @@ pub mod mock_apns;
 pub mod mock_fcm;
 pub mod mock_hms;
 pub mod mock_tls;
+pub mod mock_webpush;
 pub mod otlp_receiver;
 pub mod pki;
 pub mod process;
