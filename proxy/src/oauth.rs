@@ -78,6 +78,19 @@ impl<G: Grant> TokenSource<G> {
         }
     }
 
+    /// The provider's `credential`: the bearer, or the attempt's answer with `reason`.
+    pub async fn credential(
+        &self,
+        refused: Option<&str>,
+        timeout: Duration,
+        reason: &str,
+    ) -> Result<Option<String>, Answer> {
+        match self.bearer(refused, timeout).await {
+            Ok(bearer) => Ok(Some(bearer)),
+            Err(e) => Err(e.answer(reason)),
+        }
+    }
+
     fn cached(&self) -> Option<String> {
         let current = self.current.read().unwrap_or_else(|e| e.into_inner());
         current

@@ -129,23 +129,8 @@ impl MockFcm {
             let crate::mock_tls::MockTls { acceptor, ca_pem } =
                 crate::mock_tls::mock_tls(&names, &[b"h2", b"http/1.1"], None);
             let counted = inner.clone();
-            let task = tokio::spawn(async move {
-                while let Ok((tcp, _)) = listener.accept().await {
-                    let _ = tcp.set_nodelay(true);
-                    let (acceptor, app) = (acceptor.clone(), app.clone());
-                    counted.recorder.connected();
-                    tokio::spawn(async move {
-                        let Ok(tls) = acceptor.accept(tcp).await else {
-                            return;
-                        };
-                        let service = hyper_util::service::TowerToHyperService::new(app);
-                        let _ = hyper_util::server::conn::auto::Builder::new(
-                            hyper_util::rt::TokioExecutor::new(),
-                        )
-                        .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
-                        .await;
-                    });
-                }
+            let task = crate::mock_tls::serve(listener, acceptor, app, move || {
+                counted.recorder.connected()
             });
             return MockFcm {
                 addr,

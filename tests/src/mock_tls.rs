@@ -51,3 +51,31 @@ fn pem_certs(pem: &str) -> Vec<CertificateDer<'static>> {
         .map(|c| c.expect("PEM certificate"))
         .collect()
 }
+
+/// Serves `app` over TLS on `listener` (HTTP/2 or 1.1 by ALPN) until the task is aborted;
+/// `connected` is called for each accepted connection.
+pub fn serve(
+    listener: tokio::net::TcpListener,
+    acceptor: TlsAcceptor,
+    app: axum::Router,
+    connected: impl Fn() + Send + 'static,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let _ = tcp.set_nodelay(true);
+            let (acceptor, app) = (acceptor.clone(), app.clone());
+            connected();
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let service = hyper_util::service::TowerToHyperService::new(app);
+                let _ = hyper_util::server::conn::auto::Builder::new(
+                    hyper_util::rt::TokioExecutor::new(),
+                )
+                .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
+                .await;
+            });
+        }
+    })
+}

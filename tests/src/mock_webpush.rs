@@ -96,22 +96,8 @@ impl MockRelay {
             None,
         );
         let counted = inner.clone();
-        let task = tokio::spawn(async move {
-            while let Ok((tcp, _)) = listener.accept().await {
-                let (acceptor, app) = (acceptor.clone(), app.clone());
-                counted.recorder.connected();
-                tokio::spawn(async move {
-                    let Ok(tls) = acceptor.accept(tcp).await else {
-                        return;
-                    };
-                    let service = hyper_util::service::TowerToHyperService::new(app);
-                    let _ = hyper_util::server::conn::auto::Builder::new(
-                        hyper_util::rt::TokioExecutor::new(),
-                    )
-                    .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
-                    .await;
-                });
-            }
+        let task = crate::mock_tls::serve(listener, acceptor, app, move || {
+            counted.recorder.connected()
         });
         MockRelay {
             addr,

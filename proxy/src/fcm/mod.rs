@@ -199,10 +199,7 @@ impl Provider for Client {
         refused: Option<&str>,
         timeout: Duration,
     ) -> Result<Option<String>, Answer> {
-        match self.tokens.bearer(refused, timeout).await {
-            Ok(bearer) => Ok(Some(bearer)),
-            Err(e) => Err(e.answer(UNKNOWN)),
-        }
+        self.tokens.credential(refused, timeout, UNKNOWN).await
     }
 
     async fn attempt(&self, body: &String, credential: Option<&str>, timeout: Duration) -> Answer {
