@@ -2,8 +2,6 @@
 //! endpoint, through the real gRPC server and HTTP API: the message carries exactly the data
 //! FCM gets, and every answer code means what docs/deviations.md, 17 says.
 
-use std::time::Duration;
-
 use pushgate::v1::{Alert, Kind, Notification, SendRequest, Status};
 use pushgate_tests::{
     config_with,
@@ -179,8 +177,7 @@ async fn a_rate_limit_is_retried_with_backoff() {
     }
     // Still limited after every attempt: FAIL with HMS's code, after MPNS's three attempts.
     let (answer, received, _) =
-        outcome_for(|_| hms_reply(503, "81000001", "System inner error").after(Duration::ZERO))
-            .await;
+        outcome_for(|_| hms_reply(503, "81000001", "System inner error")).await;
     assert_eq!(answer.status(), Status::Fail);
     assert_eq!(answer.reason, "81000001");
     assert!(answer.error.contains("System inner error"), "{answer:?}");

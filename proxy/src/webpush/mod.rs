@@ -90,8 +90,8 @@ impl Settings {
         })
     }
 
-    /// MPNS's start-up checks, in its order and words.
-    fn check(&self) -> Result<Vapid, String> {
+    /// MPNS's start-up checks, in its order and words: the signer and the address rules.
+    fn check(&self) -> Result<(Vapid, Rules), String> {
         let vapid = Vapid::new(&self.vapid_public, &self.vapid_private, &self.subscriber)?;
         if self.subscriber.is_empty() {
             return Err("Subscriber is required and must be a mailto: or https: contact URI in WebPushSettings".into());
@@ -111,38 +111,48 @@ impl Settings {
                 "AllowedHosts entry {h:?} must be a bare host or host:port, not a URL or glob"
             ));
         }
-        Rules::new(&self.blocked)?;
+        let rules = Rules::new(&self.blocked)?;
         if self.ttl_seconds < 0 {
             return Err(format!(
                 "TTLSeconds must not be negative, got {}",
                 self.ttl_seconds
             ));
         }
-        Ok(vapid)
+        Ok((vapid, rules))
+    }
+
+    fn format(&self, rules: Rules) -> WebPushFormat {
+        WebPushFormat {
+            ttl_seconds: match self.ttl_seconds {
+                0 => DEFAULT_TTL_SECONDS,
+                n => n,
+            },
+            allowed_hosts: self.allowed_hosts.clone(),
+            rules,
+        }
     }
 }
 
 fn target(entry: &GoObject, setup: &Setup<'_>) -> Result<Target, String> {
     let settings = Settings::parse(entry)?;
-    let format = WebPushFormat {
-        ttl_seconds: match settings.ttl_seconds {
-            0 => DEFAULT_TTL_SECONDS,
-            n => n,
-        },
-        allowed_hosts: settings.allowed_hosts.clone(),
-        rules: Rules::new(&settings.blocked).unwrap_or(Rules::new(&[])?),
-    };
-    if settings.dry_run {
-        tracing::info!(r#type = %setup.kind, "Initializing WebPush notification server in dry-run mode");
-        return Ok(delivery::dry_run(setup.kind, FAMILY, format));
-    }
-    tracing::info!(r#type = %setup.kind, "Initializing WebPush notification server");
-    let vapid = settings.check().map_err(|e| {
+    let failed = |e: String| {
         format!(
             "failed to initialize WebPush notification service for type={:?}: {e}",
             setup.kind
         )
-    })?;
+    };
+    if settings.dry_run {
+        tracing::info!(r#type = %setup.kind, "Initializing WebPush notification server in dry-run mode");
+        let rules = Rules::new(&settings.blocked).map_err(failed)?;
+        return Ok(delivery::dry_run(
+            setup.kind,
+            FAMILY,
+            settings.format(rules),
+        ));
+    }
+    tracing::info!(r#type = %setup.kind, "Initializing WebPush notification server");
+    let (vapid, rules) = settings.check().map_err(failed)?;
+    let format = settings.format(rules);
     let client = |guarded: bool| {
         let builder = upstream::client_builder(ClientSettings {
             ca_file: ("WebPushCAFile", &settings.ca_file),
