@@ -44,6 +44,8 @@ pub use emoji::expand as expand_emoji;
 pub use json_log::MpnsJson;
 /// The outbound proxy APNs goes through, and how to show it in a log line.
 pub use upstream::{apns_proxy, without_credentials};
+/// For test suites and load tests: no Web Push from this process goes anywhere but loopback.
+pub use webpush::address::confine_to_loopback as confine_web_push_to_loopback;
 
 /// Entry points for the fuzz targets in `fuzz/` (feature `fuzzing`).
 #[cfg(feature = "fuzzing")]

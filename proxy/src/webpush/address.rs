@@ -11,7 +11,10 @@
 
 use std::{
     net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
-    sync::Arc,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
 };
 
 use ipnet::IpNet;
@@ -80,6 +83,25 @@ impl Rules {
     }
 }
 
+/// Set only by test suites and load tests (`confine_to_loopback`): then no Web Push
+/// connection, not even to an `AllowedHosts` host, goes anywhere but loopback, so that a
+/// mistake in a test or in the rules cannot send traffic off the machine.
+static LOOPBACK_ONLY: AtomicBool = AtomicBool::new(false);
+
+/// From now on this process sends Web Push to loopback addresses only (`LOOPBACK_ONLY`).
+pub fn confine_to_loopback() {
+    LOOPBACK_ONLY.store(true, Ordering::SeqCst);
+}
+
+/// Whether the confinement refuses `ip`.
+pub fn outside_confinement(ip: IpAddr) -> bool {
+    let ip = match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    };
+    LOOPBACK_ONLY.load(Ordering::SeqCst) && !ip.is_loopback()
+}
+
 /// Why a connection was not made: the destination is forbidden. Found in a failed request's
 /// error chain, it makes the answer "destination not permitted".
 #[derive(Debug)]
@@ -105,14 +127,24 @@ pub fn is_blocked(error: &(dyn std::error::Error + 'static)) -> bool {
     false
 }
 
-/// The guarded client's resolver: the system's answer, without forbidden addresses; none left
-/// is `Blocked`.
-impl reqwest::dns::Resolve for Rules {
+/// A client's resolver: the system's answer without the addresses refused; none left is
+/// `Blocked`. The guarded client's applies the rules, the `AllowedHosts` one (`rules: None`)
+/// only the confinement.
+pub struct Resolver {
+    pub rules: Option<Rules>,
+}
+
+impl reqwest::dns::Resolve for Resolver {
     fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
-        let rules = self.clone();
+        let rules = self.rules.clone();
         Box::pin(async move {
             let found = tokio::net::lookup_host((name.as_str(), 0)).await?;
-            let allowed: Vec<SocketAddr> = found.filter(|a| !rules.forbidden(a.ip())).collect();
+            let allowed: Vec<SocketAddr> = found
+                .filter(|a| {
+                    !outside_confinement(a.ip())
+                        && !rules.as_ref().is_some_and(|r| r.forbidden(a.ip()))
+                })
+                .collect();
             if allowed.is_empty() {
                 return Err(Box::new(Blocked) as Box<dyn std::error::Error + Send + Sync>);
             }
@@ -133,6 +165,23 @@ pub fn literal(host: &url::Host<&str>) -> Option<IpAddr> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn confined_only_loopback_passes() {
+        confine_to_loopback();
+        for ip in ["127.0.0.1", "127.0.0.2", "::1", "::ffff:127.0.0.1"] {
+            assert!(!outside_confinement(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in [
+            "10.0.0.1",
+            "169.254.169.254",
+            "8.8.8.8",
+            "::ffff:10.0.0.1",
+            "2001:4860::8888",
+        ] {
+            assert!(outside_confinement(ip.parse().unwrap()), "{ip}");
+        }
+    }
 
     fn forbidden(ip: &str) -> bool {
         Rules::new(&[]).unwrap().forbidden(ip.parse().unwrap())

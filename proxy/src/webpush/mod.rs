@@ -5,11 +5,11 @@
 //! VAPID (RFC 8292), and MPNS's answers. The endpoint is the device's to choose, so every push
 //! passes the address rules of `address.rs`, and redirects are never followed.
 
-mod address;
+pub(crate) mod address;
 mod subscription;
 
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, HashMap},
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
@@ -29,7 +29,7 @@ use crate::{
     upstream::{self, ClientSettings},
 };
 use address::Rules;
-use subscription::Subscription;
+use subscription::Bundle;
 
 pub const PROVIDER: Registration = Registration {
     section: "WebPushSettings",
@@ -163,12 +163,10 @@ fn target(entry: &GoObject, setup: &Setup<'_>) -> Result<Target, String> {
         .redirect(reqwest::redirect::Policy::none())
         // Through a proxy the proxy would resolve the name, past the rules.
         .no_proxy();
-        let builder = if guarded {
-            builder.dns_resolver(std::sync::Arc::new(format.rules.clone()))
-        } else {
-            builder
-        };
         builder
+            .dns_resolver(std::sync::Arc::new(address::Resolver {
+                rules: guarded.then(|| format.rules.clone()),
+            }))
             .build()
             .map_err(|e| format!("cannot build the WebPush client: {e}"))
     };
@@ -197,7 +195,14 @@ struct Vapid {
     /// The public key as the `k=` parameter: base64url without padding.
     public: String,
     subscriber: String,
+    /// Signed `Authorization` values by audience, with their expiry (Unix seconds): signing
+    /// costs more than the rest of a push, and a relay takes the same token until it expires.
+    signed: std::sync::Mutex<HashMap<String, (String, u64)>>,
 }
+
+/// How many relays' tokens are kept; past that the cache starts again (a gateway talks to a
+/// few relays; a flood of self-hosted ones costs a signature each, as without the cache).
+const VAPID_CACHE_ENTRIES: usize = 1024;
 
 impl Vapid {
     fn new(public: &str, private: &str, subscriber: &str) -> Result<Vapid, String> {
@@ -222,21 +227,40 @@ impl Vapid {
             key: EncodingKey::from_ec_der(der.as_bytes()),
             public: URL_SAFE_NO_PAD.encode(&public),
             subscriber: subscriber.to_string(),
+            signed: Default::default(),
         })
     }
 
-    /// The `Authorization` value for a relay at `audience` (`https://host[:port]`).
+    /// The `Authorization` value for a relay at `audience` (`https://host[:port]`): the one
+    /// signed before while it has more than half its life left, else a new one.
     fn authorization(&self, audience: &str) -> Result<String, String> {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let fresh_until = now + VAPID_LIFETIME.as_secs() / 2;
+        let mut signed = self.signed.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((value, _)) = signed.get(audience).filter(|(_, exp)| *exp > fresh_until) {
+            return Ok(value.clone());
+        }
+        let value = self.sign(audience, now)?;
+        if signed.len() >= VAPID_CACHE_ENTRIES {
+            signed.clear();
+        }
+        signed.insert(
+            audience.to_string(),
+            (value.clone(), now + VAPID_LIFETIME.as_secs()),
+        );
+        Ok(value)
+    }
+
+    fn sign(&self, audience: &str, now: u64) -> Result<String, String> {
         #[derive(serde::Serialize)]
         struct Claims<'a> {
             aud: &'a str,
             exp: u64,
             sub: &'a str,
         }
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
         let claims = Claims {
             aud: audience,
             exp: now + VAPID_LIFETIME.as_secs(),
@@ -276,11 +300,12 @@ impl WebPushFormat {
         ttl_seconds: i64,
         urgency: Option<&'static str>,
     ) -> Result<WebPushRequest, Outcome> {
-        let subscription = Subscription::decode(device_id).map_err(|e| {
+        // MPNS's order of checks, so that a push wrong in two ways gets MPNS's answer.
+        let bundle = Bundle::decode(device_id).map_err(|e| {
             tracing::error!(error = %e, "Failed to decode WebPush device id");
             Outcome::fail(format!("invalid WebPush device id: {e}"), INVALID_DEVICE_ID)
         })?;
-        let endpoint = reqwest::Url::parse(&subscription.endpoint).map_err(|e| {
+        let endpoint = reqwest::Url::parse(&bundle.endpoint).map_err(|e| {
             Outcome::fail(format!("invalid WebPush device id: {e}"), INVALID_DEVICE_ID)
         })?;
         if endpoint.scheme() != "https" {
@@ -289,23 +314,26 @@ impl WebPushFormat {
                 "SCHEME_NOT_ALLOWED",
             ));
         }
-        let host = endpoint.host().ok_or_else(|| {
-            Outcome::fail("invalid WebPush device id: no host", INVALID_DEVICE_ID)
-        })?;
-        // Go's `URL.Host`: the host with the port when the URL names one.
-        let authority = match endpoint.port() {
-            Some(port) => format!("{host}:{port}"),
-            None => host.to_string(),
-        };
-        let allowed = self.allowed_hosts.contains(&authority);
-        if !allowed && address::literal(&host).is_some_and(|ip| self.rules.forbidden(ip)) {
-            return Err(blocked(&authority));
-        }
+        let authority = go_host(&bundle.endpoint);
+        let allowed = self.allowed_hosts.iter().any(|h| h == authority);
+        let subscription = bundle.keys().map_err(|e| Outcome::fail(e, REQUEST_ERROR))?;
         if payload.len() > MAX_PAYLOAD_BYTES {
             return Err(Outcome::fail(
                 "payload has exceeded the maximum length",
                 REQUEST_ERROR,
             ));
+        }
+        // The URL standard reads a host into `https:///x` (`x`); Go, and so MPNS, find none.
+        let Some(host) = endpoint.host().filter(|_| !authority.is_empty()) else {
+            return Err(Outcome::fail(
+                "Post: http: no Host in request URL",
+                REQUEST_ERROR,
+            ));
+        };
+        if address::literal(&host).is_some_and(|ip| {
+            (!allowed && self.rules.forbidden(ip)) || address::outside_confinement(ip)
+        }) {
+            return Err(blocked(authority));
         }
         let body = subscription
             .encrypt(payload)
@@ -319,6 +347,20 @@ impl WebPushFormat {
             body,
         })
     }
+}
+
+/// Go's `URL.Host` of an `https:` URL, as written: what follows `//` up to the path, query or
+/// fragment, without user info; empty when there is none. `AllowedHosts` entries and the VAPID
+/// audience are compared with it, as MPNS does.
+fn go_host(endpoint: &str) -> &str {
+    let rest = endpoint.split_once(':').map_or("", |(_, rest)| rest);
+    let Some(rest) = rest.strip_prefix("//") else {
+        return "";
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host)
 }
 
 /// MPNS's answer to a push whose destination the rules refuse; the host (never the path,
@@ -492,5 +534,62 @@ impl Provider for Client {
             }
         };
         Answer::new(outcome, verdict).with_status(status)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_relay_gets_the_same_vapid_token_until_it_ages() {
+        use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+        use p256::elliptic_curve::sec1::ToEncodedPoint;
+        let secret = p256::SecretKey::from_slice(&[7; 32]).unwrap();
+        let public = secret.public_key().to_encoded_point(false);
+        let vapid = super::Vapid::new(
+            &URL_SAFE_NO_PAD.encode(public.as_bytes()),
+            &URL_SAFE_NO_PAD.encode(secret.to_bytes()),
+            "mailto:a@example.com",
+        )
+        .unwrap();
+        let relay = "https://relay.example";
+        let signed = vapid.authorization(relay).unwrap();
+        assert!(signed.starts_with("vapid t="), "{signed}");
+        let expiry = vapid.signed.lock().unwrap()[relay].1;
+        // The kept value is what the relay gets while it has more than half its life left…
+        let keep = |value: &str, exp: u64| {
+            vapid
+                .signed
+                .lock()
+                .unwrap()
+                .insert(relay.to_string(), (value.to_string(), exp));
+        };
+        keep("kept", expiry);
+        assert_eq!(vapid.authorization(relay).unwrap(), "kept");
+        assert_ne!(
+            vapid.authorization("https://other.example").unwrap(),
+            "kept"
+        );
+        // …and is signed again, for a new 12 hours, when it has less.
+        keep("kept", expiry - super::VAPID_LIFETIME.as_secs() / 2 - 1);
+        assert!(vapid.authorization(relay).unwrap().starts_with("vapid t="));
+        assert!(vapid.signed.lock().unwrap()[relay].1 >= expiry);
+    }
+
+    #[test]
+    fn the_host_is_the_one_go_reads() {
+        for (endpoint, host) in [
+            (
+                "https://relay.example:8443/push/x?y#z",
+                "relay.example:8443",
+            ),
+            ("https://Relay.Example:443/x", "Relay.Example:443"),
+            ("https://user:pw@relay.example/x", "relay.example"),
+            ("https://relay.example?x", "relay.example"),
+            ("https:///push/x", ""),
+            ("https:relay.example/x", ""),
+            ("https://[::1]:9/x", "[::1]:9"),
+        ] {
+            assert_eq!(super::go_host(endpoint), host, "{endpoint}");
+        }
     }
 }

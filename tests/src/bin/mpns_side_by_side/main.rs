@@ -2,7 +2,7 @@
 //! requests they make to one mock APNs and one mock FCM compared byte for byte.
 //!
 //!     cargo build --workspace
-//!     MPNS_BIN=/path/to/mattermost-push-proxy target/debug/mpns_side_by_side
+//!     MPNS_BIN=/path/to/mattermost-push-proxy target/debug/mpns_side_by_side [--web-push]
 //!
 //! MPNS is not part of this repository: build it yourself from its own source, outside this
 //! tree. It cannot be pointed at another APNs, so it reaches the mock as it would reach Apple:
@@ -10,8 +10,11 @@
 //! and with the mock's certificate trusted through `SSL_CERT_FILE`. pushgate reaches the same
 //! mock directly (`ApplePushEndpoint`). Prints one line per difference and a summary; exits 1
 //! when a difference is not one of the deliberate deviations (docs/deviations.md).
+//! `--web-push` adds the Web Push cases (webpush.rs), for an MPNS built from pull request 166.
 
 #![forbid(unsafe_code)]
+
+mod webpush;
 
 use std::{
     process::{Child, Command, Stdio},
@@ -117,12 +120,15 @@ fn go_version_hidden(header: &str) -> String {
 struct Mocks {
     apns: MockApns,
     fcm: MockFcm,
+    web_push: Option<webpush::WebPush>,
 }
 
 async fn call(mocks: &Mocks, base: &str, case: &Case) -> Seen {
     let (mock, fcm) = (&mocks.apns, &mocks.fcm);
     let before = mock.requests().len();
     let fcm_before = fcm.requests().len();
+    let relay = mocks.web_push.as_ref().map(|w| &w.relay);
+    let relay_before = relay.map_or(0, |r| r.taken().len());
     let response = reqwest::Client::builder()
         .no_proxy()
         .redirect(reqwest::redirect::Policy::none())
@@ -150,6 +156,13 @@ async fn call(mocks: &Mocks, base: &str, case: &Case) -> Seen {
             .iter()
             .map(describe)
             .chain(fcm.requests()[fcm_before..].iter().map(describe_fcm))
+            .chain(
+                relay
+                    .map(|r| r.taken()[relay_before..].to_vec())
+                    .unwrap_or_default()
+                    .iter()
+                    .map(webpush::describe),
+            )
             .collect(),
     }
 }
@@ -161,6 +174,8 @@ struct Case {
     path: &'static str,
     body: String,
     deviation: Option<&'static str>,
+    /// Whether the two differ only as the deviation says; without it, any difference may.
+    only_as_deviation: Option<fn(&Seen, &Seen) -> bool>,
 }
 
 fn push_case(name: impl Into<String>, body: String) -> Case {
@@ -170,6 +185,7 @@ fn push_case(name: impl Into<String>, body: String) -> Case {
         path: "/api/v1/send_push",
         body,
         deviation: None,
+        only_as_deviation: None,
     }
 }
 
@@ -294,6 +310,7 @@ fn cases() -> Vec<Case> {
             path: "/api/v1/ack",
             body: body.to_string(),
             deviation: None,
+            only_as_deviation: None,
         });
     }
     // The router: methods and paths other than the two POSTs (not /version: its hash differs).
@@ -317,6 +334,7 @@ fn cases() -> Vec<Case> {
             path,
             body: String::new(),
             deviation: None,
+            only_as_deviation: None,
         });
     }
     let message = |name: &str, fields: &str| {
@@ -367,7 +385,7 @@ fn cases() -> Vec<Case> {
     cases.push(push_case("unknown type", r#"{"platform":"apple_rn-v2","server_id":"s","device_id":"abcd","type":"weird","message":"m"}"#.into()));
     // Every kyokomi alias in a message, and the scanner's edge cases: the table must be MPNS's.
     let emoji: Vec<(String, String)> =
-        serde_json::from_str(include_str!("../../../proxy/tests/emoji_cases.json")).unwrap();
+        serde_json::from_str(include_str!("../../../../proxy/tests/emoji_cases.json")).unwrap();
     for (input, _) in emoji {
         let text = serde_json::to_string(&input).unwrap();
         cases.push(message(
@@ -382,6 +400,11 @@ fn cases() -> Vec<Case> {
 async fn main() {
     let mpns_bin =
         std::env::var("MPNS_BIN").expect("MPNS_BIN=/path/to/a built mattermost-push-proxy");
+    let web_push = match std::env::args().nth(1).as_deref() {
+        None => None,
+        Some("--web-push") => Some(webpush::WebPush::start().await),
+        Some(other) => panic!("unknown argument {other}; the only one is --web-push"),
+    };
     let mock = MockApns::start().await;
     let fcm = MockFcm::start_tls().await;
     let fcm_ca_pem = fcm.ca_pem.clone().unwrap();
@@ -398,7 +421,14 @@ async fn main() {
     std::fs::write(&fcm_ca, &fcm_ca_pem).unwrap();
     // Go trusts both mocks through one file.
     let both_ca = dir.join("both-ca.pem");
-    std::fs::write(&both_ca, format!("{}{}", mock.ca_pem, fcm_ca_pem)).unwrap();
+    let relay_ca_pem = web_push.as_ref().map_or("", |w| w.relay.ca_pem.as_str());
+    std::fs::write(
+        &both_ca,
+        format!("{}{}{relay_ca_pem}", mock.ca_pem, fcm_ca_pem),
+    )
+    .unwrap();
+    let relay_ca = dir.join("relay-ca.pem");
+    std::fs::write(&relay_ca, relay_ca_pem).unwrap();
     // The service account names the mock's token endpoint, for MPNS and pushgate alike.
     let sa = service_account_file(&dir, true);
     let mut account: serde_json::Value =
@@ -425,7 +455,7 @@ async fn main() {
         entry
     };
     let config = |port: u16, grpc: u16, ours: bool| {
-        serde_json::json!({
+        let mut config = serde_json::json!({
             "ListenAddress": format!("127.0.0.1:{port}"),
             "GrpcListenAddress": format!("127.0.0.1:{grpc}"),
             "ThrottlePerSec": 300, "ThrottleMemoryStoreSize": 50000,
@@ -437,7 +467,11 @@ async fn main() {
             ],
             "AndroidPushSettings": [{"Type": "android", "ServiceFileLocation": ""}, android_rn(ours)],
             "EnableConsoleLog": true, "LogFormat": "plain",
-        })
+        });
+        if let Some(w) = &web_push {
+            config["WebPushSettings"] = serde_json::json!([w.entry(ours.then_some(&*relay_ca))]);
+        }
+        config
     };
     let (mpns_port, ours_port) = (free_port(), free_port());
     let mpns_config = dir.join("mpns.json");
@@ -527,8 +561,15 @@ async fn main() {
             _ => mock_fcm::Reply::ok(),
         }
     });
-    let mocks = Mocks { apns: mock, fcm };
-    let cases = cases();
+    let mut cases = cases();
+    if let Some(w) = &web_push {
+        cases.extend(w.cases());
+    }
+    let mocks = Mocks {
+        apns: mock,
+        fcm,
+        web_push,
+    };
     let (mut same, mut explained, mut unexplained) = (0, 0, 0);
     for case in &cases {
         let theirs = call(&mocks, &mpns.base, case).await;
@@ -537,7 +578,11 @@ async fn main() {
             same += 1;
             continue;
         }
-        match case.deviation {
+        let explained_by = case.deviation.filter(|_| {
+            case.only_as_deviation
+                .is_none_or(|only| only(&theirs, &mine))
+        });
+        match explained_by {
             Some(why) => {
                 explained += 1;
                 println!(
@@ -558,10 +603,11 @@ async fn main() {
         }
     }
     println!(
-        "{} cases: {same} identical, {explained} differ as documented deviations, {unexplained} differ otherwise ({} APNs and {} FCM requests each, MPNS's through the proxy's {} tunnels)",
+        "{} cases: {same} identical, {explained} differ as documented deviations, {unexplained} differ otherwise ({} APNs, {} FCM and {} Web Push requests each, MPNS's APNs and FCM through the proxy's {} tunnels)",
         cases.len(),
         mocks.apns.requests().len() / 2,
         mocks.fcm.requests().len() / 2,
+        mocks.web_push.as_ref().map_or(0, |w| w.relay.taken().len()) / 2,
         proxy.tunnels()
     );
     drop((mpns, ours));
