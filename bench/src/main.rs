@@ -4,6 +4,8 @@
 //!     target/release/pushgate-bench [--scenario NAME|all] [--pushes N] [--concurrency C]
 //!                                   [--seconds S] [--rate PUSHES_PER_SEC] [--upstream-delay-ms MS]
 //!                                   [--pushgate BINARY] [--baseline BINARY] [--instructions]
+//!                                   [--peer mpns=BINARY] [--peer gorush=BINARY]
+//!                                   [--logs quietest|default]
 //!
 //! Starts the mock APNs and mock FCM in this process, a release `pushgate` process configured
 //! to send to them, and drives it from this process over 127.0.0.1. Scenarios: grpc-unary,
@@ -15,8 +17,12 @@
 //! in the same run, and prints the ratios (`bench/compare REV` builds REV's binary for it).
 //! `--instructions` counts the instructions pushgate executes per push under
 //! `valgrind --tool=callgrind`: a figure that does not move with the machine's load.
+//! `--peer` runs the same load on MPNS and gorush too (peers.rs), built outside this repository
+//! (bench/README.md says how), and prints pushgate's figures over theirs.
 
 #![forbid(unsafe_code)]
+
+mod peers;
 
 use std::{
     process::{Child, Command, Stdio},
@@ -30,6 +36,7 @@ use pushgate::v1::{push_proxy_client::PushProxyClient, PushNotification, SendPus
 use pushgate_tests::{
     android::service_account_file,
     apple::{apple_key, AppleKey, KEY_ID, TEAM_ID},
+    connect_proxy::ConnectProxy,
     free_port,
     mock_apns::MockApns,
     mock_fcm::MockFcm,
@@ -68,6 +75,19 @@ struct Args {
     /// Count instructions per push with callgrind instead of timing.
     #[arg(long)]
     instructions: bool,
+    /// Another push proxy to run the same scenarios on: `mpns=BINARY` or `gorush=BINARY`.
+    #[arg(long, value_name = "NAME=BINARY")]
+    peer: Vec<String>,
+    /// Every proxy at its quietest (errors only) or at its default level (MPNS and gorush:
+    /// a line per push), logs to a file.
+    #[arg(long, value_enum, default_value_t = Logs::Quietest)]
+    logs: Logs,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq)]
+enum Logs {
+    Quietest,
+    Default,
 }
 
 fn millis(value: &str) -> Result<Duration, String> {
@@ -87,21 +107,23 @@ fn args() -> Args {
     Args::parse()
 }
 
-/// The pushgate process under test, and its resource use read from /proc.
-struct Pushgate {
+/// A proxy process under test (pushgate, or a peer), and its resource use read from /proc.
+struct Proxy {
     child: Child,
+    /// The MPNS HTTP API, or gorush's REST API.
     http: u16,
+    /// pushgate's or gorush's gRPC API (0: none).
     grpc: u16,
 }
 
-impl Drop for Pushgate {
+impl Drop for Proxy {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 }
 
-impl Pushgate {
+impl Proxy {
     /// Starts `exe`, under `valgrind --tool=callgrind` writing to `callgrind` when given.
     fn start(
         exe: &std::path::Path,
@@ -109,7 +131,8 @@ impl Pushgate {
         fcm: &MockFcm,
         key: &AppleKey,
         callgrind: Option<&std::path::Path>,
-    ) -> Pushgate {
+        logs: Logs,
+    ) -> Proxy {
         assert!(
             exe.exists(),
             "{} is missing: build it first (cargo build --release --workspace)",
@@ -164,33 +187,43 @@ impl Pushgate {
         if let Ok(n) = std::env::var("PUSHGATE_THREADS") {
             cmd.env("TOKIO_WORKER_THREADS", n);
         }
-        let child = cmd
-            .args(["--config", path.to_str().unwrap()])
+        cmd.args(["--config", path.to_str().unwrap()]);
+        match std::env::var("PUSHGATE_BENCH_LOG") {
             // PUSHGATE_BENCH_LOG=debug shows pushgate's own logs on this terminal.
-            .env(
-                "RUST_LOG",
-                std::env::var("PUSHGATE_BENCH_LOG").unwrap_or("warn".into()),
-            )
-            .stdout(if std::env::var_os("PUSHGATE_BENCH_LOG").is_some() {
-                Stdio::inherit()
-            } else {
-                Stdio::null()
-            })
-            .spawn()
-            .unwrap();
-        let pg = Pushgate { child, http, grpc };
+            Ok(level) => {
+                cmd.env("RUST_LOG", level).stdout(Stdio::inherit());
+            }
+            Err(_) => {
+                match logs {
+                    Logs::Quietest => cmd.env("RUST_LOG", "error"),
+                    Logs::Default => cmd.env_remove("RUST_LOG"),
+                };
+                log_to_file(&mut cmd, &dir);
+            }
+        }
+        let pg = Proxy {
+            child: cmd.spawn().unwrap(),
+            http,
+            grpc,
+        };
+        pg.wait_listening(&[http, grpc]);
+        pg
+    }
+
+    /// Returns once every port in `ports` takes connections (under callgrind the second binds
+    /// well after the first).
+    fn wait_listening(&self, ports: &[u16]) {
         let started = Instant::now();
-        // Both listeners: under callgrind the second binds well after the first.
-        while std::net::TcpStream::connect(("127.0.0.1", grpc)).is_err()
-            || std::net::TcpStream::connect(("127.0.0.1", http)).is_err()
+        while ports
+            .iter()
+            .any(|p| std::net::TcpStream::connect(("127.0.0.1", *p)).is_err())
         {
             assert!(
                 started.elapsed() < Duration::from_secs(60),
-                "pushgate did not start"
+                "the proxy did not start listening on {ports:?}"
             );
             std::thread::sleep(Duration::from_millis(20));
         }
-        pg
     }
 
     /// CPU seconds (user + system) used so far.
@@ -219,6 +252,13 @@ impl Pushgate {
             .and_then(|v| v.parse().ok())
             .unwrap_or(0)
     }
+}
+
+/// A proxy's output (both streams) to `proxy.log` in `dir`, on the local disk, as an operator
+/// keeps it.
+fn log_to_file(cmd: &mut Command, dir: &std::path::Path) {
+    let file = std::fs::File::create(dir.join("proxy.log")).unwrap();
+    cmd.stdout(file.try_clone().unwrap()).stderr(file);
 }
 
 struct Run {
@@ -310,7 +350,7 @@ async fn gather(
     run
 }
 
-async fn grpc_unary(pg: &Pushgate, platform: &'static str, a: &Args) -> Run {
+async fn grpc_unary(pg: &Proxy, platform: &'static str, a: &Args) -> Run {
     let channel = tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{}", pg.grpc))
         .unwrap()
         .connect()
@@ -340,7 +380,7 @@ const SEND_BATCH: usize = 1000;
 
 /// The general API: `Send` calls of `SEND_BATCH` tokens each, two in flight, until `pushes`
 /// tokens are sent. Each token's latency is its call's.
-async fn grpc_send(pg: &Pushgate, platform: &'static str, a: &Args) -> Run {
+async fn grpc_send(pg: &Proxy, platform: &'static str, a: &Args) -> Run {
     let channel = tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{}", pg.grpc))
         .unwrap()
         .connect()
@@ -408,7 +448,7 @@ async fn grpc_send(pg: &Pushgate, platform: &'static str, a: &Args) -> Run {
     gather(workers, started).await
 }
 
-async fn grpc_stream(pg: &Pushgate, platform: &'static str, a: &Args) -> Run {
+async fn grpc_stream(pg: &Proxy, platform: &'static str, a: &Args) -> Run {
     let mut client = PushProxyClient::connect(format!("http://127.0.0.1:{}", pg.grpc))
         .await
         .unwrap();
@@ -448,7 +488,7 @@ async fn grpc_stream(pg: &Pushgate, platform: &'static str, a: &Args) -> Run {
     run
 }
 
-async fn http_bridge(pg: &Pushgate, platform: &'static str, a: &Args) -> Run {
+async fn http_bridge(pg: &Proxy, platform: &'static str, a: &Args) -> Run {
     let client = reqwest::Client::builder()
         .http1_only()
         .pool_max_idle_per_host(a.concurrency)
@@ -575,6 +615,7 @@ fn report(
         rate,
         p99: percentile(&run.latencies, 0.99),
         cpu_us: cpu.map(|c| c * 1e6 / n.max(1) as f64),
+        rss_kb,
     }
 }
 
@@ -583,11 +624,32 @@ struct Measured {
     rate: f64,
     p99: f64,
     cpu_us: Option<f64>,
+    rss_kb: Option<u64>,
+}
+
+impl Measured {
+    /// This run over `other`: pushes/s, p99, CPU per push and peak RSS, as a table row's cells.
+    fn over(&self, other: &Measured) -> String {
+        let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
+            (Some(a), Some(b)) if b > 0.0 => format!("{:.2}×", a / b),
+            _ => "-".into(),
+        };
+        format!(
+            "{:.2}× | {:.2}× | {} | {}",
+            self.rate / other.rate,
+            self.p99 / other.p99,
+            ratio(self.cpu_us, other.cpu_us),
+            ratio(
+                self.rss_kb.map(|k| k as f64),
+                other.rss_kb.map(|k| k as f64)
+            ),
+        )
+    }
 }
 
 /// One scenario on one pushgate: the run, pushgate's CPU seconds over it, its peak RSS.
 async fn measure(
-    pg: &Pushgate,
+    pg: &Proxy,
     mocks: (&MockApns, &MockFcm),
     kind: &str,
     platform: &'static str,
@@ -616,7 +678,7 @@ async fn instructions_for(
     n: usize,
 ) -> u64 {
     let out = temp_dir("callgrind").join("callgrind.out");
-    let pg = Pushgate::start(exe, mocks.0, mocks.1, mocks.2, Some(&out));
+    let pg = Proxy::start(exe, mocks.0, mocks.1, mocks.2, Some(&out), a.logs);
     let run_args = Args {
         pushes: n,
         seconds: None,
@@ -713,11 +775,36 @@ async fn main() {
         instructions(&a, (&apns, &fcm, &key)).await;
         return;
     }
-    let pg = Pushgate::start(&a.pushgate, &apns, &fcm, &key, None);
+    let pg = Proxy::start(&a.pushgate, &apns, &fcm, &key, None, a.logs);
     let base = a
         .baseline
         .as_ref()
-        .map(|b| Pushgate::start(b, &apns, &fcm, &key, None));
+        .map(|b| Proxy::start(b, &apns, &fcm, &key, None, a.logs));
+    let router = match a.peer.is_empty() {
+        true => None,
+        false => Some(
+            ConnectProxy::start_redirecting(vec![
+                ("api.push.apple.com:443".into(), apns.addr),
+                ("fcm.googleapis.com:443".into(), fcm.addr),
+            ])
+            .await,
+        ),
+    };
+    let peers: Vec<peers::Peer> = match &router {
+        None => Vec::new(),
+        Some(router) => {
+            let reach = peers::Reach {
+                apns: &apns,
+                fcm: &fcm,
+                key: &key,
+                router,
+            };
+            a.peer
+                .iter()
+                .map(|spec| peers::Peer::start(spec, &reach, &a))
+                .collect()
+        }
+    };
     if let Some(secs) = a.seconds {
         // A soak run: pushgate's RSS every 30 s shows whether it grows.
         let pid = pg.child.id();
@@ -754,7 +841,12 @@ async fn main() {
 
     let mut ratios = Vec::new();
     if want("idle") {
-        for (label, pg) in base.iter().map(|b| ("baseline ", b)).chain([("", &pg)]) {
+        let everyone = base
+            .iter()
+            .map(|b| ("baseline ", b))
+            .chain([("", &pg)])
+            .chain(peers.iter().map(|p| (p.label(), &p.process)));
+        for (label, pg) in everyone {
             let cpu0 = pg.cpu_seconds();
             tokio::time::sleep(Duration::from_secs(10)).await;
             println!(
@@ -795,22 +887,34 @@ async fn main() {
             let (run, cpu, rss, at_mock) = measure(&pg, (&apns, &fcm), kind, platform, &a).await;
             let now = report(&name, run, Some(cpu), Some(rss), ceiling, Some(at_mock));
             if let Some(before) = before {
-                ratios.push(format!(
-                    "| {name} | {:.2}× | {:.2}× | {} |",
-                    now.rate / before.rate,
-                    now.p99 / before.p99,
-                    match (now.cpu_us, before.cpu_us) {
-                        (Some(n), Some(b)) if b > 0.0 => format!("{:.2}×", n / b),
-                        _ => "-".into(),
-                    }
-                ));
+                ratios.push(format!("| {name} | baseline | {} |", now.over(&before)));
+            }
+            for peer in &peers {
+                let Some(theirs) = peer.scenario(kind) else {
+                    continue;
+                };
+                let label = format!("{}{theirs}-{provider}", peer.label());
+                let received = || apns.received() + fcm.received();
+                let (at_start, cpu0, started) =
+                    (received(), peer.process.cpu_seconds(), Instant::now());
+                let mut run = peer.run(kind, platform, &a).await;
+                // Until every push answered OK is at the mock (gorush's gRPC answers first).
+                peers::settle(received, at_start, run.latencies.len() - run.errors).await;
+                run.wall = started.elapsed();
+                let cpu = peer.process.cpu_seconds() - cpu0;
+                let rss = peer.process.status_kb("VmHWM:");
+                let at_mock = received() - at_start;
+                let them = report(&label, run, Some(cpu), Some(rss), ceiling, Some(at_mock));
+                ratios.push(format!("| {name} | {label} | {} |", now.over(&them)));
             }
         }
     }
     if !ratios.is_empty() {
-        println!("\npushgate / baseline, same run, same mocks:");
-        println!("| scenario | pushes/s | p99 | CPU µs/push |");
-        println!("|---|---|---|---|");
+        println!(
+            "\npushgate over the others, same run, same mocks (CPU and RSS: lower is leaner):"
+        );
+        println!("| pushgate scenario | over | pushes/s | p99 | CPU µs/push | peak RSS |");
+        println!("|---|---|---|---|---|---|");
         for line in ratios {
             println!("{line}");
         }
@@ -821,9 +925,10 @@ async fn main() {
         println!("kernel ListenOverflows during the run: {}", after - before);
     }
     println!(
-        "TLS connections pushgate opened to the mock APNs: {} (the direct scenario's client: 1)",
+        "TLS connections opened to the mock APNs: {} (pushgate's{}, and the direct scenario's client: 1)",
         apns.connections().saturating_sub(usize::from(
             a.scenario == "all" || a.scenario.contains("direct") || a.scenario == "apns"
-        ))
+        )),
+        if peers.is_empty() { "" } else { " and the peers'" }
     );
 }

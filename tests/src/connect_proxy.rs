@@ -1,4 +1,7 @@
 //! A minimal HTTP CONNECT proxy (what corporate proxies offer for HTTPS), counting its tunnels.
+//! It opens tunnels to loopback only: a target that is neither redirected to a mock nor a
+//! loopback address is refused (403), so a client that reaches for a real service (a public
+//! name we did not redirect) sends nothing off the machine.
 
 use std::{
     net::SocketAddr,
@@ -80,10 +83,19 @@ async fn tunnel(
             .await?;
         return Ok(());
     };
-    let mut upstream = match redirects.iter().find(|(from, _)| from == target) {
-        Some((_, to)) => TcpStream::connect(to).await?,
-        None => TcpStream::connect(target).await?,
+    let to = match redirects.iter().find(|(from, _)| from == target) {
+        Some((_, to)) => Some(*to),
+        // Only an address literal, so that no name is even looked up.
+        None => target
+            .parse::<SocketAddr>()
+            .ok()
+            .filter(|a| a.ip().is_loopback()),
     };
+    let Some(to) = to else {
+        client.write_all(b"HTTP/1.1 403 Forbidden\r\n\r\n").await?;
+        return Ok(());
+    };
+    let mut upstream = TcpStream::connect(to).await?;
     counter.fetch_add(1, Ordering::SeqCst);
     client
         .write_all(b"HTTP/1.1 200 Connection Established\r\n\r\n")

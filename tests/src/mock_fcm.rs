@@ -261,7 +261,13 @@ async fn token(
                     .into_response()
             }
         };
-    if claims["scope"] != "https://www.googleapis.com/auth/firebase.messaging" {
+    // A scope that lets its holder send: FCM's own (what MPNS and pushgate ask for), or
+    // cloud-platform, among those firebase-admin-go asks for (gorush).
+    let scopes = claims["scope"].as_str().unwrap_or_default();
+    if !scopes.split(' ').any(|s| {
+        s == "https://www.googleapis.com/auth/firebase.messaging"
+            || s == "https://www.googleapis.com/auth/cloud-platform"
+    }) {
         return (StatusCode::BAD_REQUEST, r#"{"error":"invalid_scope"}"#).into_response();
     }
     let n = inner.token_fetches.fetch_add(1, Ordering::SeqCst);
