@@ -243,6 +243,12 @@ impl Proxy {
         let _ = self.child.wait();
     }
 
+    /// Starts a new peak RSS (`VmHWM`) from the current RSS, so that a scenario's peak is its
+    /// own and not an earlier one's (Linux's `clear_refs` 5; needs to own the process, or root).
+    fn reset_peak_rss(&self) {
+        let _ = std::fs::write(format!("/proc/{}/clear_refs", self.child.id()), "5");
+    }
+
     fn status_kb(&self, field: &str) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
         status
@@ -657,6 +663,7 @@ async fn measure(
 ) -> (Run, f64, u64, usize) {
     let received = || mocks.0.received() + mocks.1.received();
     let at_mock = received();
+    pg.reset_peak_rss();
     let cpu0 = pg.cpu_seconds();
     let run = match kind {
         "grpc-unary" => grpc_unary(pg, platform, a).await,
@@ -836,7 +843,7 @@ async fn main() {
             .map(|n| n.get())
             .unwrap_or(0)
     );
-    println!("| scenario           | pushes  | pushes/s  | of direct | p50 ms | p99 ms | p99.9 ms | CPU s/10k | CPU µs/push | peak RSS MB | errors | at mock − OK |");
+    println!("| scenario           | pushes  | pushes/s  | of direct | p50 ms | p99 ms | p99.9 ms | CPU s/10k | CPU µs/push | scenario's peak RSS MB | errors | at mock − OK |");
     println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
 
     let mut ratios = Vec::new();
@@ -895,6 +902,7 @@ async fn main() {
                 };
                 let label = format!("{}{theirs}-{provider}", peer.label());
                 let received = || apns.received() + fcm.received();
+                peer.process.reset_peak_rss();
                 let (at_start, cpu0, started) =
                     (received(), peer.process.cpu_seconds(), Instant::now());
                 let mut run = peer.run(kind, platform, &a).await;
