@@ -139,6 +139,10 @@ pub struct UpstreamLimits {
     /// opens, at most what the server allows. `None`: the provider's own figure (APNs 1,000,
     /// FCM 100), since splitting a connection's load early costs CPU for nothing.
     pub streams: Option<usize>,
+    /// `UpstreamIdleSec` (300): how long a connection beyond the first may carry nothing before
+    /// it is closed, so that the connections a peak opened go when the load falls. The first
+    /// stays open: providers ask for long-lived connections.
+    pub idle: Duration,
 }
 
 /// `ApplePushSettings` and `AndroidPushSettings`: one target per entry; the sections of the
@@ -443,6 +447,7 @@ impl Config {
                         n if n <= 0 => None,
                         n => Some(usize::try_from(n).unwrap_or(usize::MAX)),
                     },
+                    idle: secs_or(int("UpstreamIdleSec")?, 300),
                 },
             },
             targets: TargetSettings {

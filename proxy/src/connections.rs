@@ -9,12 +9,18 @@
 //! a bound. Built on reqwest rather than on h2 directly so that proxies, TLS client certificates
 //! and connection counting stay the one way they are built in `upstream.rs`.
 //!
-//! What it is not: a load balancer across hosts, or a retry layer. Connections are never
-//! closed here; an idle one costs a socket and a ping now and then.
+//! When the load falls, a connection beyond the first that has carried nothing for
+//! `UpstreamIdleSec` is closed (dropping its client closes it); the first stays, as providers
+//! ask for long-lived connections.
+//!
+//! What it is not: a load balancer across hosts, or a retry layer.
 
-use std::sync::{
-    atomic::{AtomicUsize, Ordering},
-    Arc, Mutex,
+use std::{
+    sync::{
+        atomic::{AtomicU64, AtomicUsize, Ordering},
+        Arc, Mutex, Weak,
+    },
+    time::{Duration, Instant},
 };
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -31,7 +37,7 @@ pub struct Connections {
     /// Requests in flight on one connection before another opens.
     streams: usize,
     /// The open connections; the first is opened (lazily, by its first request) at start.
-    lanes: Mutex<Vec<Arc<Lane>>>,
+    lanes: Arc<Mutex<Vec<Arc<Lane>>>>,
     /// Every slot of every connection that may open: waiting for one is the queue.
     slots: Arc<Semaphore>,
 }
@@ -40,6 +46,30 @@ struct Lane {
     client: reqwest::Client,
     /// Requests in flight on this connection.
     busy: AtomicUsize,
+    /// When it last had nothing in flight, in milliseconds after `since`.
+    quiet_from: AtomicU64,
+    since: Instant,
+}
+
+impl Lane {
+    fn new(client: reqwest::Client) -> Arc<Lane> {
+        Arc::new(Lane {
+            client,
+            busy: AtomicUsize::new(0),
+            quiet_from: AtomicU64::new(0),
+            since: Instant::now(),
+        })
+    }
+
+    fn now(&self) -> u64 {
+        self.since.elapsed().as_millis() as u64
+    }
+
+    /// Whether it has carried nothing for `idle`.
+    fn idle_for(&self, idle: Duration) -> bool {
+        self.busy.load(Ordering::Acquire) == 0
+            && self.now() - self.quiet_from.load(Ordering::Acquire) >= idle.as_millis() as u64
+    }
 }
 
 /// A stream slot on one connection: send on `client()`, and keep it until the answer's body
@@ -57,7 +87,11 @@ impl Stream {
 
 impl Drop for Stream {
     fn drop(&mut self) {
-        self.lane.busy.fetch_sub(1, Ordering::Relaxed);
+        if self.lane.busy.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.lane
+                .quiet_from
+                .store(self.lane.now(), Ordering::Release);
+        }
     }
 }
 
@@ -72,14 +106,17 @@ impl Connections {
         let connections = limits.connections.max(1);
         let streams = limits.streams.unwrap_or(streams).max(1);
         let first = open()?;
+        let lanes = Arc::new(Mutex::new(vec![Lane::new(first)]));
+        if connections > 1 {
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                runtime.spawn(close_idle(Arc::downgrade(&lanes), limits.idle));
+            }
+        }
         Ok(Connections {
             open: Box::new(open),
             connections,
             streams,
-            lanes: Mutex::new(vec![Arc::new(Lane {
-                client: first,
-                busy: AtomicUsize::new(0),
-            })]),
+            lanes,
             slots: Arc::new(Semaphore::new(connections.saturating_mul(streams))),
         })
     }
@@ -92,14 +129,22 @@ impl Connections {
             .acquire_owned()
             .await
             .expect("the semaphore is never closed");
-        let lane = self.pick();
-        lane.busy.fetch_add(1, Ordering::Relaxed);
-        Stream { lane, _slot: slot }
+        Stream {
+            lane: self.pick(),
+            _slot: slot,
+        }
     }
 
-    /// The least busy connection, or a new one when all are full and the bound allows.
+    /// The least busy connection, or a new one when all are full and the bound allows, counted
+    /// busy before the lock is let go (so that it is not closed as idle in between).
     fn pick(&self) -> Arc<Lane> {
         let mut lanes = self.lanes.lock().unwrap_or_else(|e| e.into_inner());
+        let chosen = self.choose(&mut lanes);
+        chosen.busy.fetch_add(1, Ordering::AcqRel);
+        chosen
+    }
+
+    fn choose(&self, lanes: &mut Vec<Arc<Lane>>) -> Arc<Lane> {
         let least = lanes
             .iter()
             .min_by_key(|lane| lane.busy.load(Ordering::Relaxed))
@@ -112,10 +157,7 @@ impl Connections {
         // building a client opens no socket, and happens at most `connections` times.
         match (self.open)() {
             Ok(client) => {
-                let lane = Arc::new(Lane {
-                    client,
-                    busy: AtomicUsize::new(0),
-                });
+                let lane = Lane::new(client);
                 lanes.push(lane.clone());
                 tracing::debug!(
                     connections = lanes.len(),
@@ -129,6 +171,30 @@ impl Connections {
                 tracing::warn!(error = %error, "Cannot build another upstream client");
                 least
             }
+        }
+    }
+}
+
+/// Every half `idle`, closes the connections beyond the first that carried nothing for `idle`;
+/// ends with its `Connections`.
+async fn close_idle(lanes: Weak<Mutex<Vec<Arc<Lane>>>>, idle: Duration) {
+    let mut tick = tokio::time::interval((idle / 2).max(Duration::from_millis(100)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(lanes) = lanes.upgrade() else {
+            return;
+        };
+        let mut lanes = lanes.lock().unwrap_or_else(|e| e.into_inner());
+        let before = lanes.len();
+        let mut first = true;
+        lanes.retain(|lane| std::mem::take(&mut first) || !lane.idle_for(idle));
+        if lanes.len() < before {
+            tracing::debug!(
+                closed = before - lanes.len(),
+                connections = lanes.len(),
+                "Load fell: idle upstream connections closed"
+            );
         }
     }
 }
@@ -153,6 +219,7 @@ mod tests {
         let (c, built) = connections(Limits {
             connections: 3,
             streams: Some(2),
+            idle: Duration::from_secs(300),
         });
         let mut held = Vec::new();
         for _ in 0..2 {
@@ -175,5 +242,29 @@ mod tests {
         held.pop();
         let _next = c.stream().await;
         assert_eq!(built.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn connections_beyond_the_first_close_when_idle() {
+        let (c, built) = connections(Limits {
+            connections: 3,
+            streams: Some(1),
+            idle: Duration::from_millis(200),
+        });
+        let held = vec![c.stream().await, c.stream().await, c.stream().await];
+        assert_eq!(built.load(Ordering::SeqCst), 3);
+        let open = || c.lanes.lock().unwrap().len();
+        // Busy connections stay, however long.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(open(), 3);
+        drop(held);
+        let until = Instant::now() + Duration::from_secs(5);
+        while open() > 1 && Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(open(), 1, "the first stays");
+        // A new peak opens them again.
+        let _again = [c.stream().await, c.stream().await];
+        assert_eq!(built.load(Ordering::SeqCst), 4);
     }
 }

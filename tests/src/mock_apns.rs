@@ -108,6 +108,11 @@ impl MockApns {
     pub fn connections(&self) -> usize {
         self.state.connections()
     }
+
+    /// TLS connections open now.
+    pub fn open_connections(&self) -> usize {
+        self.state.open_connections()
+    }
 }
 
 async fn accept_loop(
@@ -128,11 +133,13 @@ async fn accept_loop(
                 return;
             };
             state.connected();
+            let closing = state.clone();
             let service = service_fn(move |req| handle(req, state.clone()));
             let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
                 .max_concurrent_streams(streams)
                 .serve_connection(TokioIo::new(tls), service)
                 .await;
+            closing.disconnected();
         });
     }
 }

@@ -38,6 +38,8 @@ pub struct Recorder {
     /// Requests taken, recorded or not.
     received: AtomicUsize,
     connections: AtomicUsize,
+    /// Connections that ended (where the mock tells).
+    closed: AtomicUsize,
     script: Mutex<Script>,
 }
 
@@ -49,6 +51,7 @@ impl Default for Recorder {
             recording: AtomicBool::new(true),
             received: AtomicUsize::new(0),
             connections: AtomicUsize::new(0),
+            closed: AtomicUsize::new(0),
             script: Mutex::new(Arc::new(|_, _| Reply::ok())),
         }
     }
@@ -89,5 +92,14 @@ impl Recorder {
 
     pub fn connections(&self) -> usize {
         self.connections.load(Ordering::SeqCst)
+    }
+
+    pub fn disconnected(&self) {
+        self.closed.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Connections open now.
+    pub fn open_connections(&self) -> usize {
+        self.connections() - self.closed.load(Ordering::SeqCst)
     }
 }

@@ -68,6 +68,7 @@ async fn apns_opens_more_connections_as_streams_fill_up_to_the_bound() {
     config.delivery.upstream = UpstreamLimits {
         connections: 3,
         streams: Some(4),
+        ..config.delivery.upstream
     };
     let running = start(&config).await;
 
@@ -76,6 +77,39 @@ async fn apns_opens_more_connections_as_streams_fill_up_to_the_bound() {
     let tokens = apns_tokens(&apns);
     assert_eq!(tokens.len(), 24, "every push delivered");
     assert!(tokens.values().all(|&n| n == 1), "none twice: {tokens:?}");
+    assert_eq!(retries(&running.metrics_text()), 0);
+    running.shutdown().await;
+}
+
+/// The connections a peak opened stayed open for ever; now those beyond the first close once
+/// they have carried nothing for `UpstreamIdleSec`, and a new peak opens them again.
+#[tokio::test]
+async fn connections_a_peak_opened_close_when_the_load_falls() {
+    let apns = MockApns::start_with_streams(4).await;
+    apns.reply_with(|_, _| mock_apns::Reply::ok().after(Duration::from_millis(300)));
+    let key = apple_key();
+    let mut config = apple_config(&apns, &key);
+    config.delivery.upstream = UpstreamLimits {
+        connections: 3,
+        streams: Some(4),
+        idle: Duration::from_secs(1),
+    };
+    let running = start(&config).await;
+
+    assert_eq!(burst(&running, "apple_rn", 12).await, 12);
+    assert_eq!(apns.connections(), 3);
+    let until = std::time::Instant::now() + Duration::from_secs(10);
+    while apns.open_connections() > 1 && std::time::Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        apns.open_connections(),
+        1,
+        "the two the peak added are closed"
+    );
+    // The one left carries on, and the next peak opens more again.
+    assert_eq!(burst(&running, "apple_rn", 12).await, 12);
+    assert_eq!(apns.connections(), 5);
     assert_eq!(retries(&running.metrics_text()), 0);
     running.shutdown().await;
 }
@@ -92,6 +126,7 @@ async fn the_attempt_clock_starts_when_the_request_has_a_stream() {
     config.delivery.upstream = UpstreamLimits {
         connections: 1,
         streams: Some(1),
+        ..config.delivery.upstream
     };
     let running = start(&config).await;
 
