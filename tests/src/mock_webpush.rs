@@ -123,6 +123,19 @@ impl MockRelay {
         format!("https://{host}:{}/push/{id}", self.addr.port())
     }
 
+    /// A `unified_push` entry signing with `vapid` (public, private) that allows this relay at
+    /// 127.0.0.1 and nothing else on loopback; callers add `MaxErrorBodyBytes` and the CA.
+    pub fn entry(&self, vapid: (&str, &str), subscriber: &str) -> serde_json::Value {
+        serde_json::json!({
+            "Type": "unified_push",
+            "RequestTimeout": 5,
+            "VAPIDPublicKey": vapid.0,
+            "VAPIDPrivateKey": vapid.1,
+            "Subscriber": subscriber,
+            "AllowedHosts": [format!("127.0.0.1:{}", self.addr.port())],
+        })
+    }
+
     /// The device's private key and auth secret, base64url: for a second decrypter.
     pub fn device_secrets(&self) -> (String, String) {
         (

@@ -58,19 +58,32 @@ fn retries(metrics: &str) -> u64 {
         .sum()
 }
 
+/// A mock APNs that takes `streams` streams a connection and answers after `delay`, and
+/// pushgate sending to it with its config changed by `change`.
+async fn apns_behind(
+    streams: u32,
+    delay: Duration,
+    change: impl FnOnce(&mut pushgate_proxy::config::Config),
+) -> (MockApns, pushgate_proxy::server::Running) {
+    let apns = MockApns::start_with_streams(streams).await;
+    apns.reply_with(move |_, _| mock_apns::Reply::ok().after(delay));
+    let key = apple_key();
+    let mut config = apple_config(&apns, &key);
+    change(&mut config);
+    (apns, start(&config).await)
+}
+
 /// One connection per APNs target queued every push beyond the server's stream limit.
 #[tokio::test]
 async fn apns_opens_more_connections_as_streams_fill_up_to_the_bound() {
-    let apns = MockApns::start_with_streams(4).await;
-    apns.reply_with(|_, _| mock_apns::Reply::ok().after(Duration::from_millis(300)));
-    let key = apple_key();
-    let mut config = apple_config(&apns, &key);
-    config.delivery.upstream = UpstreamLimits {
-        connections: 3,
-        streams: Some(4),
-        ..config.delivery.upstream
-    };
-    let running = start(&config).await;
+    let (apns, running) = apns_behind(4, Duration::from_millis(300), |config| {
+        config.delivery.upstream = UpstreamLimits {
+            connections: 3,
+            streams: Some(4),
+            ..config.delivery.upstream
+        };
+    })
+    .await;
 
     assert_eq!(burst(&running, "apple_rn", 24).await, 24);
     assert_eq!(apns.connections(), 3, "3 connections of 4 streams, no more");
@@ -85,16 +98,14 @@ async fn apns_opens_more_connections_as_streams_fill_up_to_the_bound() {
 /// they have carried nothing for `UpstreamIdleSec`, and a new peak opens them again.
 #[tokio::test]
 async fn connections_a_peak_opened_close_when_the_load_falls() {
-    let apns = MockApns::start_with_streams(4).await;
-    apns.reply_with(|_, _| mock_apns::Reply::ok().after(Duration::from_millis(300)));
-    let key = apple_key();
-    let mut config = apple_config(&apns, &key);
-    config.delivery.upstream = UpstreamLimits {
-        connections: 3,
-        streams: Some(4),
-        idle: Duration::from_secs(1),
-    };
-    let running = start(&config).await;
+    let (apns, running) = apns_behind(4, Duration::from_millis(300), |config| {
+        config.delivery.upstream = UpstreamLimits {
+            connections: 3,
+            streams: Some(4),
+            idle: Duration::from_secs(1),
+        };
+    })
+    .await;
 
     assert_eq!(burst(&running, "apple_rn", 12).await, 12);
     assert_eq!(apns.connections(), 3);
@@ -118,17 +129,15 @@ async fn connections_a_peak_opened_close_when_the_load_falls() {
 /// connection timed out before they were sent, and were sent again.
 #[tokio::test]
 async fn the_attempt_clock_starts_when_the_request_has_a_stream() {
-    let apns = MockApns::start_with_streams(1).await;
-    apns.reply_with(|_, _| mock_apns::Reply::ok().after(Duration::from_millis(400)));
-    let key = apple_key();
-    let mut config = apple_config(&apns, &key);
-    config.delivery.retry_timeout = Duration::from_secs(1);
-    config.delivery.upstream = UpstreamLimits {
-        connections: 1,
-        streams: Some(1),
-        ..config.delivery.upstream
-    };
-    let running = start(&config).await;
+    let (apns, running) = apns_behind(1, Duration::from_millis(400), |config| {
+        config.delivery.retry_timeout = Duration::from_secs(1);
+        config.delivery.upstream = UpstreamLimits {
+            connections: 1,
+            streams: Some(1),
+            ..config.delivery.upstream
+        };
+    })
+    .await;
 
     // The fourth waits ~1.2 s for its stream, then takes 0.4 s on the wire.
     assert_eq!(burst(&running, "apple_rn", 4).await, 4);

@@ -40,18 +40,14 @@ async fn setup() -> Setup {
 }
 
 impl Setup {
-    /// A `unified_push` entry that allows the relay at 127.0.0.1 and nothing else on loopback.
+    /// The relay's entry, with a 16-byte cap on error bodies and the relay's CA.
     fn entry(&self) -> Value {
-        json!({
-            "Type": "unified_push",
-            "RequestTimeout": 5,
-            "VAPIDPublicKey": self.vapid_public,
-            "VAPIDPrivateKey": self.vapid_private,
-            "Subscriber": SUBSCRIBER,
-            "AllowedHosts": [format!("127.0.0.1:{}", self.relay.addr.port())],
-            "MaxErrorBodyBytes": 16,
-            "WebPushCAFile": self.ca_file,
-        })
+        let mut entry = self
+            .relay
+            .entry((&self.vapid_public, &self.vapid_private), SUBSCRIBER);
+        entry["MaxErrorBodyBytes"] = 16.into();
+        entry["WebPushCAFile"] = self.ca_file.clone().into();
+        entry
     }
 
     fn config(&self) -> pushgate_proxy::config::Config {

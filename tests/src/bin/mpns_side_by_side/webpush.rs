@@ -58,15 +58,10 @@ impl WebPush {
     /// The `unified_push` entry; pushgate's names the relay's CA (MPNS trusts it through
     /// `SSL_CERT_FILE`).
     pub fn entry(&self, ca_file: Option<&std::path::Path>) -> serde_json::Value {
-        let mut entry = serde_json::json!({
-            "Type": "unified_push",
-            "RequestTimeout": 5,
-            "VAPIDPublicKey": self.vapid_public,
-            "VAPIDPrivateKey": self.vapid_private,
-            "Subscriber": SUBSCRIBER,
-            "AllowedHosts": [format!("127.0.0.1:{}", self.relay.addr.port())],
-            "MaxErrorBodyBytes": 32,
-        });
+        let mut entry = self
+            .relay
+            .entry((&self.vapid_public, &self.vapid_private), SUBSCRIBER);
+        entry["MaxErrorBodyBytes"] = 32.into();
         if let Some(ca) = ca_file {
             entry["WebPushCAFile"] = ca.to_string_lossy().into_owned().into();
         }
