@@ -1,13 +1,12 @@
 //! Several HTTP/2 connections to one upstream, opened as their streams fill up.
 //!
-//! reqwest keeps one HTTP/2 connection per host, and once the server's stream limit is reached
-//! it queues further requests inside h2, where nobody sees the wait and the attempt's timeout
-//! runs through it: under load that turned into timeouts and retries of pushes that had not
-//! even been sent. Here each connection is a reqwest client of its own with a known number of
-//! stream slots. A request first takes a slot (waiting here, before its attempt clock starts),
-//! on the least busy connection; a new connection opens only when every open one is full, up to
-//! a bound. Built on reqwest rather than on h2 directly so that proxies, TLS client certificates
-//! and connection counting stay the one way they are built in `upstream.rs`.
+//! Once an HTTP/2 connection's stream limit is reached, further requests queue inside h2,
+//! where nobody sees the wait and the attempt's timeout runs through it: under load that turned
+//! into timeouts and retries of pushes that had not even been sent. Here each connection (a
+//! `Link`) has a known number of stream slots: the provider's, or fewer when the server's
+//! `SETTINGS_MAX_CONCURRENT_STREAMS` says so. A request first takes a slot (waiting here,
+//! before its attempt clock starts), on the least busy connection; a new connection opens only
+//! when every open one is full, up to a bound.
 //!
 //! When the load falls, a connection beyond the first that has carried nothing for
 //! `UpstreamIdleSec` is closed (dropping its client closes it); the first stays, as providers
@@ -25,10 +24,10 @@ use std::{
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::config::UpstreamLimits as Limits;
+use crate::{config::UpstreamLimits as Limits, upstream::Link};
 
-/// Builds the client of one more connection.
-type Open = Box<dyn Fn() -> Result<reqwest::Client, String> + Send + Sync>;
+/// Builds one more connection (it connects on its first request).
+type Open = Box<dyn Fn() -> Result<Link, String> + Send + Sync>;
 
 pub struct Connections {
     open: Open,
@@ -43,7 +42,7 @@ pub struct Connections {
 }
 
 struct Lane {
-    client: reqwest::Client,
+    link: Link,
     /// Requests in flight on this connection.
     busy: AtomicUsize,
     /// When it last had nothing in flight, in milliseconds after `since`.
@@ -52,9 +51,9 @@ struct Lane {
 }
 
 impl Lane {
-    fn new(client: reqwest::Client) -> Arc<Lane> {
+    fn new(link: Link) -> Arc<Lane> {
         Arc::new(Lane {
-            client,
+            link,
             busy: AtomicUsize::new(0),
             quiet_from: AtomicU64::new(0),
             since: Instant::now(),
@@ -72,16 +71,16 @@ impl Lane {
     }
 }
 
-/// A stream slot on one connection: send on `client()`, and keep it until the answer's body
-/// is read.
+/// A stream slot on one connection: send on `link()`, and keep it until the answer's body is
+/// read.
 pub struct Stream {
     lane: Arc<Lane>,
     _slot: OwnedSemaphorePermit,
 }
 
 impl Stream {
-    pub fn client(&self) -> &reqwest::Client {
-        &self.lane.client
+    pub fn link(&self) -> &Link {
+        &self.lane.link
     }
 }
 
@@ -101,7 +100,7 @@ impl Connections {
     pub fn new(
         limits: Limits,
         streams: usize,
-        open: impl Fn() -> Result<reqwest::Client, String> + Send + Sync + 'static,
+        open: impl Fn() -> Result<Link, String> + Send + Sync + 'static,
     ) -> Result<Connections, String> {
         let connections = limits.connections.max(1);
         let streams = limits.streams.unwrap_or(streams).max(1);
@@ -150,14 +149,18 @@ impl Connections {
             .min_by_key(|lane| lane.busy.load(Ordering::Relaxed))
             .expect("there is always a first connection")
             .clone();
-        if least.busy.load(Ordering::Relaxed) < self.streams || lanes.len() >= self.connections {
+        let room = least
+            .link
+            .max_streams()
+            .map_or(self.streams, |m| m.min(self.streams));
+        if least.busy.load(Ordering::Relaxed) < room || lanes.len() >= self.connections {
             return least;
         }
         // Built under the lock so that two pushes never open two connections for one need;
-        // building a client opens no socket, and happens at most `connections` times.
+        // building a link opens no socket, and happens at most `connections` times.
         match (self.open)() {
-            Ok(client) => {
-                let lane = Lane::new(client);
+            Ok(link) => {
+                let lane = Lane::new(link);
                 lanes.push(lane.clone());
                 tracing::debug!(
                     connections = lanes.len(),
@@ -168,7 +171,7 @@ impl Connections {
             // The first client was built from the same settings; should this one still fail,
             // the request queues on an open connection rather than failing.
             Err(error) => {
-                tracing::warn!(error = %error, "Cannot build another upstream client");
+                tracing::warn!(error = %error, "Cannot build another upstream connection");
                 least
             }
         }
@@ -208,7 +211,7 @@ mod tests {
         let counter = built.clone();
         let c = Connections::new(limits, 1000, move || {
             counter.fetch_add(1, Ordering::SeqCst);
-            Ok(reqwest::Client::new())
+            Ok(Link::Reqwest(reqwest::Client::new()))
         })
         .unwrap();
         (c, built)

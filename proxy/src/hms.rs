@@ -7,8 +7,8 @@
 use std::{collections::BTreeMap, time::Duration};
 
 use gojson::{to_go_json, GoObject};
+use http::header;
 use pushgate::v1::{Kind, Priority};
-use reqwest::header;
 use serde::Serialize;
 
 use crate::{
@@ -129,7 +129,8 @@ fn target(entry: &GoObject, setup: &Setup<'_>) -> Result<Target, String> {
         settings.push_endpoint.trim_end_matches('/'),
         settings.app_id
     );
-    let url = reqwest::Url::parse(&url)
+    let url: http::Uri = url
+        .parse()
         .map_err(|e| format!("HmsPushEndpoint and HmsAppId make no URL ({url:?}): {e}"))?;
     let grant = ClientCredentials {
         token_uri: settings.token_endpoint.clone(),
@@ -145,7 +146,7 @@ fn target(entry: &GoObject, setup: &Setup<'_>) -> Result<Target, String> {
         connections: crate::connections::Connections::new(
             setup.delivery.upstream,
             STREAMS,
-            client,
+            move || client().map(upstream::Link::Reqwest),
         )?,
         url,
     };
@@ -297,7 +298,7 @@ impl Format for HmsFormat {
 struct Client {
     connections: crate::connections::Connections,
     /// `…/v1/<app id>/messages:send`, parsed once.
-    url: reqwest::Url,
+    url: http::Uri,
     tokens: TokenSource<ClientCredentials>,
 }
 
@@ -324,22 +325,24 @@ impl Provider for Client {
     }
 
     async fn attempt(&self, body: &String, credential: Option<&str>, timeout: Duration) -> Answer {
-        let stream = self.connections.stream().await;
-        let mut request = stream
-            .client()
-            .post(self.url.clone())
-            .timeout(timeout)
-            .header(header::CONTENT_TYPE, "application/json; charset=UTF-8")
-            .body(body.clone());
+        let mut request = http::Request::post(self.url.clone())
+            .header(header::CONTENT_TYPE, "application/json; charset=UTF-8");
         if let Some(bearer) = credential {
             request = request.header(header::AUTHORIZATION, bearer);
         }
-        let reply = match upstream::exchange(request).await {
+        let request = match request.body(bytes::Bytes::from(body.clone())) {
+            Ok(request) => request,
+            Err(e) => {
+                let text = format!("the access token cannot be sent: {e}");
+                return Answer::new(Outcome::fail(text, UNKNOWN), Verdict::Refused);
+            }
+        };
+        let stream = self.connections.stream().await;
+        let reply = match stream.link().send(request, timeout).await {
             Ok(reply) => reply,
             Err(e) => {
-                let lost = upstream::lost(&e);
-                let text = format!("error while calling HMS: {}", upstream::describe(e));
-                return Answer::new(Outcome::fail(text, UNKNOWN), Verdict::Transport(lost));
+                let text = format!("error while calling HMS: {}", e.text);
+                return Answer::new(Outcome::fail(text, UNKNOWN), Verdict::Transport(e.lost));
             }
         };
         let json: serde_json::Value = serde_json::from_slice(&reply.body).unwrap_or_default();

@@ -1,9 +1,12 @@
-//! Connections to the providers: the one HTTP client builder every target starts from (rustls,
-//! keep-alives, an optional extra trusted CA for test or private endpoints), and the connector
-//! layer that counts the connections it opens (`pushgate_upstream_connections_opened_total`).
+//! Connections to the providers. APNs, and FCM over https, go out on pushgate's own HTTP/2
+//! client (the `http2` crate: one request built per push, no pool or connector stack on the
+//! hot path); HMS, an FCM endpoint over plain http, OAuth2 and Web Push on reqwest, built from
+//! the one builder here. Both read an extra trusted CA for test or private endpoints the same
+//! way and count the connections they open (`pushgate_upstream_connections_opened_total`).
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
+use bytes::Bytes;
 use prometheus::IntCounter;
 
 use crate::delivery::Lost;
@@ -42,6 +45,110 @@ pub fn client_builder(settings: ClientSettings<'_>) -> Result<reqwest::ClientBui
     Ok(builder)
 }
 
+/// The `http2` settings of one origin: the shared roots (with the config's extra CA), the
+/// client certificate (PEM) if any, the proxy if any, and a PING every 15 s (what reqwest was
+/// set to before).
+pub fn http2_settings(
+    origin: &str,
+    settings: ClientSettings<'_>,
+    identity: Option<(&str, &[u8])>,
+    proxy: Option<http2::Proxy>,
+) -> Result<http2::Settings, String> {
+    let (key, path) = settings.ca_file;
+    let extra = if path.is_empty() {
+        None
+    } else {
+        Some(read(path, key)?)
+    };
+    let roots = http2::roots(extra.as_deref()).map_err(|e| format!("{key} {path}: {e}"))?;
+    let tls = http2::client_config(roots, identity.map(|(_, pem)| pem)).map_err(|e| {
+        let what = identity
+            .map(|(what, _)| what)
+            .unwrap_or("the client certificate");
+        format!("{what}: not a certificate and key: {e}")
+    })?;
+    let opened = settings.opened;
+    Ok(http2::Settings {
+        origin: origin
+            .parse()
+            .map_err(|e| format!("{origin:?} is not a URL: {e}"))?,
+        tls,
+        proxy,
+        connect_timeout: settings.connect_timeout,
+        keep_alive: Duration::from_secs(15),
+        max_answer: MAX_ANSWER_BYTES,
+        on_open: Arc::new(move || opened.inc()),
+    })
+}
+
+/// How one connection's requests go out.
+pub enum Link {
+    /// pushgate's own HTTP/2 client: APNs, and FCM over https.
+    Http2(http2::Connection),
+    /// reqwest and its pool: HMS, and an FCM endpoint over plain http (a local relay), reached
+    /// over HTTP/1.1 as Go's client would.
+    Reqwest(reqwest::Client),
+}
+
+/// An attempt that got no answer: how it was lost, and why, in words without the URL.
+pub struct Failure {
+    pub lost: Lost,
+    pub text: String,
+}
+
+impl From<reqwest::Error> for Failure {
+    fn from(e: reqwest::Error) -> Failure {
+        Failure {
+            lost: lost(&e),
+            text: describe(e),
+        }
+    }
+}
+
+impl Link {
+    /// Sends one request and reads its answer, within `timeout`.
+    pub async fn send(
+        &self,
+        request: http::Request<Bytes>,
+        timeout: Duration,
+    ) -> Result<Reply, Failure> {
+        match self {
+            Link::Http2(connection) => {
+                let (parts, body) = request.into_parts();
+                let answer = connection
+                    .send(http::Request::from_parts(parts, ()), body, timeout)
+                    .await
+                    .map_err(|e| Failure {
+                        lost: if e.is_timeout() {
+                            Lost::Timeout
+                        } else {
+                            Lost::Connection
+                        },
+                        text: e.to_string(),
+                    })?;
+                Ok(Reply {
+                    status: answer.status,
+                    headers: answer.headers,
+                    body: answer.body,
+                })
+            }
+            Link::Reqwest(client) => {
+                let mut request = reqwest::Request::try_from(request)?;
+                *request.timeout_mut() = Some(timeout);
+                Ok(reply(client.execute(request).await?).await)
+            }
+        }
+    }
+
+    /// How many requests the server lets one connection carry at once, when it said so.
+    pub fn max_streams(&self) -> Option<usize> {
+        match self {
+            Link::Http2(connection) => connection.max_streams(),
+            Link::Reqwest(_) => None,
+        }
+    }
+}
+
 /// Reads an answer's body to its end, keeping at most `MAX_ANSWER_BYTES`. Reading to the end
 /// matters on success too: an HTTP/2 stream dropped unread is reset, and a server that sees many
 /// resets closes the connection with every other push on it.
@@ -77,15 +184,18 @@ impl Reply {
 /// lost after the status arrived is kept empty: the status is the provider's answer, and a push
 /// it took never goes again because the rest of its answer was lost.
 pub async fn exchange(request: reqwest::RequestBuilder) -> Result<Reply, reqwest::Error> {
-    let mut response = request.send().await?;
+    Ok(reply(request.send().await?).await)
+}
+
+async fn reply(mut response: reqwest::Response) -> Reply {
     let status = response.status();
     let headers = std::mem::take(response.headers_mut());
     let body = read_answer(response).await.unwrap_or_default();
-    Ok(Reply {
+    Reply {
         status,
         headers,
         body,
-    })
+    }
 }
 
 /// How an attempt that got no answer was lost.
@@ -118,6 +228,50 @@ pub fn apns_proxy() -> Option<String> {
     ["HTTPS_PROXY", "HTTP_PROXY"]
         .iter()
         .find_map(|v| std::env::var(v).ok().filter(|u| !u.is_empty()))
+}
+
+/// The outbound proxy for an https origin other than APNs (FCM), as Go's
+/// `ProxyFromEnvironment` picks it for MPNS: `HTTPS_PROXY`, else `https_proxy`; none for
+/// `localhost` and loopback addresses, nor for a host that `NO_PROXY` (else `no_proxy`) names —
+/// `*`, the host, a domain it is in (`example.com` or `.example.com` for `fcm.example.com`), or
+/// an address block holding it (`10.0.0.0/8`).
+pub fn https_proxy_for(host: &str) -> Option<String> {
+    proxy_in(host, |name| std::env::var(name).ok())
+}
+
+/// `https_proxy_for` with the environment read through `env`.
+fn proxy_in(host: &str, env: impl Fn(&str) -> Option<String>) -> Option<String> {
+    let var = |names: [&str; 2]| names.iter().find_map(|v| env(v).filter(|u| !u.is_empty()));
+    let proxy = var(["HTTPS_PROXY", "https_proxy"])?;
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_ascii_lowercase();
+    let ip = host.parse::<std::net::IpAddr>().ok();
+    if host == "localhost" || ip.is_some_and(|ip| ip.is_loopback()) {
+        return None;
+    }
+    let no_proxy = var(["NO_PROXY", "no_proxy"]).unwrap_or_default();
+    let bypassed = no_proxy.split(',').map(str::trim).any(|entry| {
+        if entry == "*" {
+            return true;
+        }
+        if let (Ok(block), Some(ip)) = (entry.parse::<ipnet::IpNet>(), ip) {
+            return block.contains(&ip);
+        }
+        // A port in the entry is not compared: the origins here are all on 443.
+        let name = match entry.rsplit_once(':') {
+            Some((name, port)) if port.parse::<u16>().is_ok() && !name.contains(':') => name,
+            _ => entry,
+        };
+        let domain = name.trim_start_matches('.').to_ascii_lowercase();
+        !domain.is_empty()
+            && (host == domain
+                || host
+                    .strip_suffix(domain.as_str())
+                    .is_some_and(|rest| rest.ends_with('.')))
+    });
+    (!bypassed).then_some(proxy)
 }
 
 /// A proxy URL fit for a log line: any `user:password@` removed.
@@ -186,5 +340,52 @@ where
             }
             conn
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::proxy_in;
+
+    #[test]
+    fn fcm_takes_the_proxy_go_takes() {
+        let proxy = "http://proxy:3128";
+        let pick = |host: &str, vars: &[(&str, &str)]| {
+            proxy_in(host, |name| {
+                vars.iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, v)| v.to_string())
+            })
+        };
+        let some = Some(proxy.to_string());
+        let fcm = "fcm.googleapis.com";
+        assert_eq!(pick(fcm, &[("HTTPS_PROXY", proxy)]), some);
+        assert_eq!(pick(fcm, &[("https_proxy", proxy)]), some);
+        assert_eq!(
+            pick(fcm, &[("HTTP_PROXY", proxy)]),
+            None,
+            "http's is not https's"
+        );
+        assert_eq!(pick(fcm, &[]), None);
+        for local in ["localhost", "127.0.0.1", "[::1]", "127.0.0.2"] {
+            assert_eq!(pick(local, &[("HTTPS_PROXY", proxy)]), None, "{local}");
+        }
+        for no_proxy in [
+            "*",
+            "fcm.googleapis.com",
+            "googleapis.com",
+            ".googleapis.com",
+            "example.com, googleapis.com:443",
+        ] {
+            let vars = [("HTTPS_PROXY", proxy), ("NO_PROXY", no_proxy)];
+            assert_eq!(pick(fcm, &vars), None, "NO_PROXY={no_proxy}");
+        }
+        for no_proxy in ["apis.com", "example.com", "", ","] {
+            let vars = [("HTTPS_PROXY", proxy), ("no_proxy", no_proxy)];
+            assert_eq!(pick(fcm, &vars), some, "no_proxy={no_proxy}");
+        }
+        let vars = [("HTTPS_PROXY", proxy), ("NO_PROXY", "10.0.0.0/8")];
+        assert_eq!(pick("10.1.2.3", &vars), None);
+        assert_eq!(pick("11.1.2.3", &vars), some);
     }
 }

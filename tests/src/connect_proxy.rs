@@ -7,7 +7,7 @@ use std::{
     net::SocketAddr,
     sync::{
         atomic::{AtomicUsize, Ordering},
-        Arc,
+        Arc, Mutex,
     },
 };
 
@@ -19,6 +19,8 @@ use tokio::{
 pub struct ConnectProxy {
     pub addr: SocketAddr,
     tunnels: Arc<AtomicUsize>,
+    /// The `Proxy-Authorization` of each CONNECT that had one.
+    authorizations: Arc<Mutex<Vec<String>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -40,18 +42,20 @@ impl ConnectProxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let tunnels = Arc::new(AtomicUsize::new(0));
-        let counter = tunnels.clone();
+        let authorizations = Arc::new(Mutex::new(Vec::new()));
+        let (counter, seen) = (tunnels.clone(), authorizations.clone());
         let task = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
-                let (counter, redirects) = (counter.clone(), redirects.clone());
+                let (counter, seen, redirects) = (counter.clone(), seen.clone(), redirects.clone());
                 tokio::spawn(async move {
-                    let _ = tunnel(client, counter, &redirects).await;
+                    let _ = tunnel(client, counter, &seen, &redirects).await;
                 });
             }
         });
         ConnectProxy {
             addr,
             tunnels,
+            authorizations,
             task,
         }
     }
@@ -60,11 +64,17 @@ impl ConnectProxy {
     pub fn tunnels(&self) -> usize {
         self.tunnels.load(Ordering::SeqCst)
     }
+
+    /// The `Proxy-Authorization` values CONNECTs carried, in order.
+    pub fn authorizations(&self) -> Vec<String> {
+        self.authorizations.lock().unwrap().clone()
+    }
 }
 
 async fn tunnel(
     mut client: TcpStream,
     counter: Arc<AtomicUsize>,
+    authorizations: &Mutex<Vec<String>>,
     redirects: &[(String, SocketAddr)],
 ) -> std::io::Result<()> {
     let mut head = Vec::new();
@@ -76,6 +86,13 @@ async fn tunnel(
         head.push(byte[0]);
     }
     let head = String::from_utf8_lossy(&head);
+    if let Some(value) = head.lines().find_map(|line| {
+        let (name, value) = line.split_once(':')?;
+        name.eq_ignore_ascii_case("proxy-authorization")
+            .then(|| value.trim().to_string())
+    }) {
+        authorizations.lock().unwrap().push(value);
+    }
     let mut words = head.split_whitespace();
     let (Some("CONNECT"), Some(target)) = (words.next(), words.next()) else {
         client

@@ -491,6 +491,16 @@ async fn apns_takes_the_proxy_mpns_takes() {
         .await;
         assert_eq!(answer, "{\"status\":\"OK\"}\n", "{}", case.what);
         assert_eq!(a.tunnels() >= 1, case.through_a, "{}: proxy A", case.what);
+        if case.through_a {
+            // The URL's credentials go to the proxy, as Basic auth on every CONNECT.
+            let basic = "Basic dXNlcjpwYTU1d29yZA=="; // user:pa55word
+            assert!(
+                a.authorizations().iter().all(|v| v == basic) && !a.authorizations().is_empty(),
+                "{}: {:?}",
+                case.what,
+                a.authorizations()
+            );
+        }
         assert_eq!(b.tunnels() >= 1, case.through_b, "{}: proxy B", case.what);
         assert!(terminate(&mut child).await.success());
         let logs = output(&mut child);

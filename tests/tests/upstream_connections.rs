@@ -94,6 +94,46 @@ async fn apns_opens_more_connections_as_streams_fill_up_to_the_bound() {
     running.shutdown().await;
 }
 
+/// The server's `SETTINGS_MAX_CONCURRENT_STREAMS` counts, not only the configured slots: with
+/// the provider's 1,000 and an APNs that allows 4, every push queued on one connection (inside
+/// h2, where nobody saw the wait). Once a connection has said its limit, a burst opens more.
+#[tokio::test]
+async fn the_servers_stream_limit_opens_more_connections() {
+    let (apns, running) = apns_behind(4, Duration::from_millis(300), |config| {
+        config.delivery.upstream = UpstreamLimits {
+            connections: 3,
+            streams: None,
+            ..config.delivery.upstream
+        };
+    })
+    .await;
+
+    // The first push opens the connection that tells the limit.
+    assert_eq!(burst(&running, "apple_rn", 1).await, 1);
+    assert_eq!(apns.connections(), 1);
+    assert_eq!(burst(&running, "apple_rn", 12).await, 12);
+    assert_eq!(
+        apns.connections(),
+        3,
+        "4 streams each: 3 connections for 12"
+    );
+    assert_eq!(
+        apns.requests().len(),
+        13,
+        "every push delivered, none twice"
+    );
+    let tokens = apns_tokens(&apns);
+    // Both bursts begin with token 0a0.
+    assert!(
+        tokens
+            .iter()
+            .all(|(t, &n)| n == if t == "0a0" { 2 } else { 1 }),
+        "{tokens:?}"
+    );
+    assert_eq!(retries(&running.metrics_text()), 0);
+    running.shutdown().await;
+}
+
 /// The connections a peak opened stayed open for ever; now those beyond the first close once
 /// they have carried nothing for `UpstreamIdleSec`, and a new peak opens them again.
 #[tokio::test]

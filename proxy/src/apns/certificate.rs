@@ -7,14 +7,11 @@ use crate::upstream::read;
 
 use super::legacy_pem;
 
-/// The TLS client certificate of certificate auth: a PEM with the certificate chain and a key
-/// (legacy-encrypted with `ApplePushCertPassword` or not), or a PKCS#12 (.p12) bundle opened
-/// with `ApplePushCertPassword`.
-/// Also returns when the leaf certificate expires, for the expiry metric.
-pub fn client_identity(
-    path: &str,
-    password: &str,
-) -> Result<(reqwest::Identity, Option<i64>), String> {
+/// The TLS client certificate of certificate auth, as a plain PEM chain and key, from a PEM
+/// (legacy-encrypted with `ApplePushCertPassword` or not) or a PKCS#12 (.p12) bundle opened
+/// with `ApplePushCertPassword`. Also returns when the leaf certificate expires, for the
+/// expiry metric.
+pub fn client_identity(path: &str, password: &str) -> Result<(Vec<u8>, Option<i64>), String> {
     let bytes = read(path, "ApplePushCertPrivate")?;
     let pem = match Format::of(&bytes) {
         Format::Pem => bytes,
@@ -23,9 +20,8 @@ pub fn client_identity(
         Format::Pkcs12 => pkcs12_to_pem(&bytes, password)
             .map_err(|e| format!("ApplePushCertPrivate {path}: not a PEM file, and not a PKCS#12 bundle this password opens: {e}"))?,
     };
-    let identity = reqwest::Identity::from_pem(&pem)
-        .map_err(|e| format!("ApplePushCertPrivate {path}: not a certificate and key: {e}"))?;
-    Ok((identity, leaf_expiry(&pem)))
+    let expires = leaf_expiry(&pem);
+    Ok((pem, expires))
 }
 
 /// What an `ApplePushCertPrivate` file holds, told from its first bytes.

@@ -1,5 +1,5 @@
 //! The Apple provider: APNs over HTTP/2 (docs/mpns-contract.md §3, §5). Our own client on
-//! reqwest + rustls, because `a2` cannot be pointed at another endpoint or CA and lacks
+//! the `http2` crate, because `a2` cannot be pointed at another endpoint or CA and lacks
 //! `thread-id`. This module makes one attempt and says what APNs' answer means; the loop
 //! around it is `delivery.rs`.
 
@@ -11,7 +11,8 @@ mod token;
 
 use std::time::Duration;
 
-use reqwest::{header, StatusCode};
+use bytes::Bytes;
+use http::{header, HeaderMap, HeaderValue, StatusCode};
 
 use crate::{
     config::{AppleAuth, AppleSettings, Delivery},
@@ -19,7 +20,7 @@ use crate::{
     delivery::{self, Answer, Context, Lost, Provider, Target, Verdict},
     metrics::Metrics,
     outcome::{Family, Outcome},
-    upstream::{self, read, ClientSettings},
+    upstream::{self, read, ClientSettings, Link},
 };
 use payload::{ApnsFormat, ApnsRequest};
 
@@ -49,11 +50,13 @@ pub fn target(
 struct Client {
     /// HTTP/2 connections to APNs, more as streams fill.
     connections: Connections,
-    /// The base URL, parsed once: parsing a whole URL per push cost ~5% of a push's
-    /// instructions. Each attempt only sets the path.
-    endpoint: reqwest::Url,
+    /// The endpoint's scheme and host, parsed once: parsing a whole URL per push cost ~5% of
+    /// a push's instructions. Each attempt only adds the path.
+    origin: http::uri::Parts,
     /// The endpoint's own path, without a trailing slash (usually empty).
     base_path: String,
+    /// The headers every push carries, cloned per push.
+    common: HeaderMap,
     format: ApnsFormat,
     /// Provider-token auth; `None` with certificate auth, where TLS carries the credential.
     token: Option<token::TokenSigner>,
@@ -68,9 +71,10 @@ impl Client {
         delivery: &Delivery,
         metrics: &Metrics,
     ) -> Result<Client, String> {
+        // MPNS: lowercase variables and NO_PROXY mean nothing to APNs.
         let proxy = match upstream::apns_proxy() {
             Some(url) => Some(
-                reqwest::Proxy::all(&url)
+                http2::Proxy::parse(&url)
                     .map_err(|e| format!("HTTPS_PROXY/HTTP_PROXY is not a proxy URL: {e}"))?,
             ),
             None => None,
@@ -108,31 +112,6 @@ impl Client {
             ))
             }
         };
-        let (ca_file, opened) = (
-            entry.ca_file.clone(),
-            metrics.connection_counter(&entry.kind),
-        );
-        let open = move || {
-            let mut builder = upstream::client_builder(ClientSettings {
-                ca_file: ("ApplePushCAFile", &ca_file),
-                connect_timeout: Duration::from_secs(20),
-                opened: opened.clone(),
-            })?
-            .http2_prior_knowledge()
-            .http2_keep_alive_while_idle(true)
-            .pool_idle_timeout(None);
-            builder = match &proxy {
-                Some(proxy) => builder.proxy(proxy.clone()),
-                // MPNS: lowercase variables and NO_PROXY mean nothing to APNs.
-                None => builder.no_proxy(),
-            };
-            if let Some(identity) = &identity {
-                builder = builder.identity(identity.clone());
-            }
-            builder
-                .build()
-                .map_err(|e| format!("cannot build the APNs client: {e}"))
-        };
         let endpoint = if !entry.endpoint.is_empty() {
             entry.endpoint.trim_end_matches('/').to_string()
         } else if entry.use_development {
@@ -140,16 +119,84 @@ impl Client {
         } else {
             PRODUCTION.to_string()
         };
-        let endpoint = reqwest::Url::parse(&endpoint)
+        let uri: http::Uri = endpoint
+            .parse()
             .map_err(|e| format!("ApplePushEndpoint {endpoint:?} is not a URL: {e}"))?;
+        let base_path = uri.path().trim_end_matches('/').to_string();
+        let settings = upstream::http2_settings(
+            &endpoint,
+            ClientSettings {
+                ca_file: ("ApplePushCAFile", &entry.ca_file),
+                connect_timeout: Duration::from_secs(20),
+                opened: metrics.connection_counter(&entry.kind),
+            },
+            identity.as_deref().map(|pem| ("ApplePushCertPrivate", pem)),
+            proxy,
+        )?;
+        let open = move || {
+            http2::Connection::new(settings.clone())
+                .map(Link::Http2)
+                .map_err(|e| format!("ApplePushEndpoint {endpoint:?}: {e}"))
+        };
+        let mut origin = uri.into_parts();
+        origin.path_and_query = None;
+        let mut common = HeaderMap::new();
+        common.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json; charset=utf-8"),
+        );
         Ok(Client {
             connections: Connections::new(delivery.upstream, STREAMS, open)?,
-            base_path: endpoint.path().trim_end_matches('/').to_string(),
-            endpoint,
+            base_path,
+            origin,
+            common,
             format,
             token,
             remove_on_mismatch: delivery.remove_on_mismatch,
         })
+    }
+
+    /// The HTTP request of one attempt: the endpoint with the device's path, the common
+    /// headers, the push's own, the body.
+    fn request(
+        &self,
+        request: &ApnsRequest,
+        credential: Option<&str>,
+    ) -> Result<http::Request<Bytes>, http::Error> {
+        let path = if self.base_path.is_empty() {
+            request.path.clone()
+        } else {
+            format!("{}{}", self.base_path, request.path)
+        };
+        let mut uri = http::uri::Parts::default();
+        uri.scheme = self.origin.scheme.clone();
+        uri.authority = self.origin.authority.clone();
+        uri.path_and_query = Some(path.try_into()?);
+        let mut headers = self.common.clone();
+        headers.insert("apns-priority", HeaderValue::from_static(request.priority));
+        headers.insert(
+            "apns-push-type",
+            HeaderValue::from_static(request.push_type),
+        );
+        if let Some(topic) = &request.topic {
+            headers.insert("apns-topic", HeaderValue::try_from(topic.as_str())?);
+        }
+        if let Some(expiration) = request.expiration {
+            headers.insert("apns-expiration", HeaderValue::from(expiration));
+        }
+        if let Some(collapse_id) = &request.collapse_id {
+            headers.insert(
+                "apns-collapse-id",
+                HeaderValue::try_from(collapse_id.as_str())?,
+            );
+        }
+        if let Some(bearer) = credential {
+            headers.insert(header::AUTHORIZATION, HeaderValue::try_from(bearer)?);
+        }
+        let mut req = http::Request::post(http::Uri::from_parts(uri)?)
+            .body(Bytes::from(request.body.clone()))?;
+        *req.headers_mut() = headers;
+        Ok(req)
     }
 
     /// What a non-200 answer's `reason` means (docs/mpns-contract.md §5.1, with
@@ -228,40 +275,26 @@ impl Provider for Client {
         credential: Option<&str>,
         timeout: Duration,
     ) -> Answer {
-        let mut url = self.endpoint.clone();
-        if self.base_path.is_empty() {
-            url.set_path(&request.path);
-        } else {
-            url.set_path(&format!("{}{}", self.base_path, request.path));
-        }
+        let req = match self.request(request, credential) {
+            Ok(req) => req,
+            Err(e) => {
+                // A header value the request itself made unsendable: no attempt can carry it.
+                return Answer::new(
+                    Outcome::fail(
+                        format!("cannot build the APNs request: {e}"),
+                        "RequestError",
+                    ),
+                    Verdict::Final,
+                );
+            }
+        };
         // The attempt's clock starts once the request has a stream to go out on.
         let stream = self.connections.stream().await;
-        let mut req = stream
-            .client()
-            .post(url)
-            .timeout(timeout)
-            .header(header::CONTENT_TYPE, "application/json; charset=utf-8")
-            .header("apns-priority", request.priority)
-            .header("apns-push-type", request.push_type)
-            .body(request.body.clone());
-        if let Some(topic) = &request.topic {
-            req = req.header("apns-topic", topic);
-        }
-        if let Some(expiration) = request.expiration {
-            req = req.header("apns-expiration", expiration);
-        }
-        if let Some(collapse_id) = &request.collapse_id {
-            req = req.header("apns-collapse-id", collapse_id);
-        }
-        if let Some(bearer) = credential {
-            req = req.header(header::AUTHORIZATION, bearer);
-        }
-        let reply = match upstream::exchange(req).await {
+        let reply = match stream.link().send(req, timeout).await {
             Ok(reply) => reply,
             Err(e) => {
-                let lost = upstream::lost(&e);
-                tracing::debug!(error = %upstream::describe(e), "APNs transport error");
-                return transport_error(lost);
+                tracing::debug!(error = %e.text, "APNs transport error");
+                return transport_error(e.lost);
             }
         };
         let status = reply.status;

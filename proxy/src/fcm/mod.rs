@@ -8,16 +8,17 @@ mod oauth;
 
 use std::time::Duration;
 
-use reqwest::{header, StatusCode};
+use bytes::Bytes;
+use http::{header, HeaderMap, HeaderValue, StatusCode};
 
 use crate::{
     config::{AndroidSettings, Delivery},
     connections::Connections,
-    delivery::{self, Answer, Context, Provider, Target, Verdict},
+    delivery::{self, Answer, Context, Lost, Provider, Target, Verdict},
     metrics::Metrics,
     oauth::TokenSource,
     outcome::{Family, Outcome},
-    upstream::{self, ClientSettings},
+    upstream::{self, ClientSettings, Link},
 };
 use message::FcmFormat;
 use oauth::ServiceAccount;
@@ -60,7 +61,9 @@ struct Client {
     /// Connections to FCM, more as streams fill.
     connections: Connections,
     /// `…/v1/projects/<project>/messages:send`, parsed once (not per push).
-    url: reqwest::Url,
+    url: http::Uri,
+    /// The headers every push carries, cloned per push.
+    common: HeaderMap,
     /// The OAuth2 access token, cached and refreshed one caller at a time.
     tokens: TokenSource<ServiceAccount>,
     /// `RemoveOnMismatch`: answer MPNS's REMOVE to `SENDER_ID_MISMATCH`.
@@ -88,40 +91,63 @@ impl Client {
         .build()
         .map_err(|e| format!("cannot build the OAuth2 client: {e}"))?;
         let endpoint = entry.fcm_endpoint.trim_end_matches('/');
-        // Google's FCM endpoint speaks HTTP/2. Knowing it before connecting lets a cold burst
-        // share one connection: negotiated by ALPN, each concurrent first request opens its own
-        // (64 pushes, 64 TLS handshakes, 63 closed). A plain-HTTP endpoint (a local mock or
-        // relay) gets HTTP/1.1, as Go's client would use.
-        let http2 = endpoint.starts_with("https://");
-        let (ca_file, opened) = (
-            entry.fcm_ca_file.clone(),
-            metrics.connection_counter(&entry.kind),
-        );
-        let open = move || {
-            let builder = upstream::client_builder(ClientSettings {
-                ca_file: ("FcmCAFile", &ca_file),
-                connect_timeout: Duration::from_secs(10),
-                opened: opened.clone(),
-            })?;
-            let builder = if http2 {
-                builder.http2_prior_knowledge()
-            } else {
-                builder.pool_max_idle_per_host(1024)
-            };
-            builder
-                .build()
-                .map_err(|e| format!("cannot build the FCM client: {e}"))
-        };
         let url = format!(
             "{endpoint}/v1/projects/{}/messages:send",
             account.project_id
         );
-        let url = reqwest::Url::parse(&url)
+        let url: http::Uri = url
+            .parse()
             .map_err(|e| format!("FcmEndpoint and project_id make no URL ({url:?}): {e}"))?;
+        let settings = ClientSettings {
+            ca_file: ("FcmCAFile", &entry.fcm_ca_file),
+            connect_timeout: Duration::from_secs(10),
+            opened: metrics.connection_counter(&entry.kind),
+        };
+        // Google's FCM endpoint speaks HTTP/2, on pushgate's own client. A plain-HTTP endpoint
+        // (a local mock or relay) gets HTTP/1.1 on reqwest, as Go's client would use.
+        let open: Box<dyn Fn() -> Result<Link, String> + Send + Sync> =
+            if url.scheme_str() == Some("https") {
+                let proxy = match upstream::https_proxy_for(url.host().unwrap_or_default()) {
+                    Some(proxy) => Some(
+                        http2::Proxy::parse(&proxy)
+                            .map_err(|e| format!("HTTPS_PROXY is not a proxy URL: {e}"))?,
+                    ),
+                    None => None,
+                };
+                let settings = upstream::http2_settings(endpoint, settings, None, proxy)?;
+                Box::new(move || {
+                    http2::Connection::new(settings.clone())
+                        .map(Link::Http2)
+                        .map_err(|e| format!("FcmEndpoint: {e}"))
+                })
+            } else {
+                let (ca_file, opened) = (entry.fcm_ca_file.clone(), settings.opened);
+                Box::new(move || {
+                    upstream::client_builder(ClientSettings {
+                        ca_file: ("FcmCAFile", &ca_file),
+                        connect_timeout: Duration::from_secs(10),
+                        opened: opened.clone(),
+                    })?
+                    .pool_max_idle_per_host(1024)
+                    .build()
+                    .map(Link::Reqwest)
+                    .map_err(|e| format!("cannot build the FCM client: {e}"))
+                })
+            };
+        let mut common = HeaderMap::new();
+        for (name, value) in [
+            ("content-type", "application/json"),
+            ("x-goog-api-format-version", "2"),
+            ("x-firebase-client", "fire-admin-go/4.18.0"),
+            ("x-goog-api-client", GOOG_API_CLIENT),
+        ] {
+            common.insert(name, HeaderValue::from_static(value));
+        }
         Ok(Client {
             tokens: TokenSource::new(account, oauth, metrics.token_refresh_counter(&entry.kind)),
             connections: Connections::new(delivery.upstream, STREAMS, open)?,
             url,
+            common,
             remove_on_mismatch: delivery.remove_on_mismatch,
         })
     }
@@ -203,30 +229,30 @@ impl Provider for Client {
     }
 
     async fn attempt(&self, body: &String, credential: Option<&str>, timeout: Duration) -> Answer {
+        let mut req = http::Request::post(self.url.clone())
+            .body(Bytes::from(body.clone()))
+            .expect("a parsed URI and no headers");
+        let mut headers = self.common.clone();
+        if let Some(bearer) = credential {
+            match HeaderValue::try_from(bearer) {
+                Ok(bearer) => _ = headers.insert(header::AUTHORIZATION, bearer),
+                Err(e) => {
+                    let text = format!("the access token cannot be sent: {e}");
+                    return Answer::new(Outcome::fail(text, UNKNOWN), Verdict::Refused);
+                }
+            }
+        }
+        *req.headers_mut() = headers;
         // The attempt's clock starts once the request has a stream to go out on.
         let stream = self.connections.stream().await;
-        let mut req = stream.client().post(self.url.clone()).timeout(timeout);
-        if let Some(bearer) = credential {
-            req = req.header(header::AUTHORIZATION, bearer);
-        }
-        let sent = upstream::exchange(
-            req.header(header::CONTENT_TYPE, "application/json")
-                .header("X-GOOG-API-FORMAT-VERSION", "2")
-                .header("X-Firebase-Client", "fire-admin-go/4.18.0")
-                .header("x-goog-api-client", GOOG_API_CLIENT)
-                .body(body.clone()),
-        )
-        .await;
-        let reply = match sent {
+        let reply = match stream.link().send(req, timeout).await {
             Ok(reply) => reply,
             Err(e) => {
-                let lost = upstream::lost(&e);
-                let text = if e.is_timeout() {
-                    format!("timed out while making an http call: {e}")
-                } else {
-                    format!("unknown error while making an http call: {e}")
+                let text = match e.lost {
+                    Lost::Timeout => format!("timed out while making an http call: {}", e.text),
+                    _ => format!("unknown error while making an http call: {}", e.text),
                 };
-                return Answer::new(Outcome::fail(text, UNKNOWN), Verdict::Transport(lost));
+                return Answer::new(Outcome::fail(text, UNKNOWN), Verdict::Transport(e.lost));
             }
         };
         if reply.status.is_success() {
