@@ -34,7 +34,11 @@ pub async fn serve_http(
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(settings.header_read);
+        .header_read_timeout(settings.header_read)
+        // hyper's smallest: MPNS requests are a few hundred bytes, and without the cap a
+        // connection whose first buffer is still held by the request in flight reserves twice
+        // as much for its next read (16 KB a connection at 10,000 clients, BENCHMARKS.md).
+        .max_buf_size(8192);
     builder.http2().timer(TokioTimer::new());
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
