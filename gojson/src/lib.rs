@@ -25,7 +25,12 @@ pub struct GoObject {
 /// Parses the first JSON value of `body` as an object. `go_type` is the Go type named when the
 /// value is not an object at all (e.g. `model.PushNotification`); its last segment names fields.
 pub fn decode_object(body: &[u8], go_type: &'static str) -> Result<GoObject, String> {
-    let text = String::from_utf8_lossy(body);
+    // Checked first: a valid body (nearly all) is validated several times faster than the
+    // lossy conversion walks it.
+    let text = match std::str::from_utf8(body) {
+        Ok(text) => std::borrow::Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(body),
+    };
     let text = lone_surrogates_replaced(&text);
     let first = serde_json::Deserializer::from_str(&text)
         .into_iter::<TopLevel>()
@@ -39,6 +44,18 @@ pub fn decode_object(body: &[u8], go_type: &'static str) -> Result<GoObject, Str
         Some(Ok(TopLevel::Other(kind))) => Err(format!(
             "json: cannot unmarshal {kind} into Go value of type {go_type}"
         )),
+    }
+}
+
+/// A key as fields are matched: lower-cased. ASCII keys (every field name, nearly every key
+/// sent) take the cheap ASCII path, whose result is the same; only others need Unicode's.
+fn fold(key: &str) -> std::borrow::Cow<'_, str> {
+    if !key.is_ascii() {
+        std::borrow::Cow::Owned(key.to_lowercase())
+    } else if key.bytes().any(|b| b.is_ascii_uppercase()) {
+        std::borrow::Cow::Owned(key.to_ascii_lowercase())
+    } else {
+        std::borrow::Cow::Borrowed(key)
     }
 }
 
@@ -193,7 +210,7 @@ impl GoObject {
         let mut positions = std::collections::HashMap::new();
         for (at, (key, value)) in entries.into_iter().enumerate() {
             if !value.is_null() {
-                let key = key.to_lowercase();
+                let key = fold(&key).into_owned();
                 positions.insert(key.clone(), at);
                 fields.insert(key, value);
             }
@@ -227,7 +244,7 @@ impl GoObject {
     }
 
     pub fn string(&self, key: &str) -> Result<String, String> {
-        match self.fields.get(&key.to_lowercase()) {
+        match self.fields.get(fold(key).as_ref()) {
             None => Ok(String::new()),
             Some(Value::String(s)) => Ok(s.clone()),
             Some(other) => Err(self.mismatch(key, other, "string")),
@@ -235,7 +252,7 @@ impl GoObject {
     }
 
     pub fn boolean(&self, key: &str) -> Result<bool, String> {
-        match self.fields.get(&key.to_lowercase()) {
+        match self.fields.get(fold(key).as_ref()) {
             None => Ok(false),
             Some(Value::Bool(b)) => Ok(*b),
             Some(other) => Err(self.mismatch(key, other, "bool")),
@@ -246,13 +263,13 @@ impl GoObject {
     /// pushgate's own whose zero is a setting and whose absence means a default.
     pub fn has(&self, key: &str) -> bool {
         self.fields
-            .get(&key.to_lowercase())
+            .get(fold(key).as_ref())
             .is_some_and(|v| !v.is_null())
     }
 
     /// A Go `int`/`int64` field: whole numbers only, no strings, no fractions.
     pub fn int64(&self, key: &str, go_type: &str) -> Result<i64, String> {
-        match self.fields.get(&key.to_lowercase()) {
+        match self.fields.get(fold(key).as_ref()) {
             None => Ok(0),
             Some(v @ Value::Number(n)) => n.as_i64().ok_or_else(|| self.mismatch(key, v, go_type)),
             Some(other) => Err(self.mismatch(key, other, go_type)),
@@ -263,14 +280,14 @@ impl GoObject {
     pub fn int32(&self, key: &str) -> Result<i32, String> {
         let wide = self.int64(key, "int")?;
         i32::try_from(wide).map_err(|_| {
-            let found = &self.fields[&key.to_lowercase()];
+            let found = &self.fields[fold(key).as_ref()];
             self.mismatch(key, found, "int")
         })
     }
 
     /// A Go `[]string` field, e.g. `AllowedHosts`; a `null` item is "".
     pub fn strings(&self, key: &str) -> Result<Vec<String>, String> {
-        match self.fields.get(&key.to_lowercase()) {
+        match self.fields.get(fold(key).as_ref()) {
             None => Ok(Vec::new()),
             Some(Value::Array(items)) => items
                 .iter()
@@ -286,7 +303,7 @@ impl GoObject {
 
     /// An array of objects, e.g. the config's `ApplePushSettings`.
     pub fn objects(&self, key: &str, item_type: &'static str) -> Result<Vec<GoObject>, String> {
-        match self.fields.get(&key.to_lowercase()) {
+        match self.fields.get(fold(key).as_ref()) {
             None => Ok(Vec::new()),
             Some(Value::Array(items)) => items
                 .iter()
@@ -315,7 +332,7 @@ impl Reader<'_> {
             let at = self
                 .object
                 .positions
-                .get(&key.to_lowercase())
+                .get(fold(key).as_ref())
                 .copied()
                 .unwrap_or(0);
             if self

@@ -56,7 +56,7 @@ pub async fn serve_http(
                     req.map(axum::body::Body::new)
                 });
         let served = builder
-            .serve_connection_with_upgrades(TokioIo::new(conn), TowerToHyperService::new(app))
+            .serve_connection(TokioIo::new(conn), TowerToHyperService::new(app))
             .into_owned();
         let served = graceful.watch(served);
         tokio::spawn(async move {

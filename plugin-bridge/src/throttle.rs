@@ -175,7 +175,9 @@ impl Limiter {
         let Some(shared) = &self.shared else {
             return self.count_here(key, limit);
         };
-        match shared.count(&key).await {
+        // Boxed: a Redis round trip is a large future, and inline it would make every request's
+        // future that much larger, also where no shared limit is set.
+        match Box::pin(shared.count(&key)).await {
             Ok(n) => Verdict {
                 allowed: n <= limit,
                 limit,
