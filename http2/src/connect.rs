@@ -6,20 +6,28 @@ use std::{fmt, sync::Arc};
 use base64::Engine as _;
 use rustls::pki_types::ServerName;
 use tokio::{
-    io::{AsyncReadExt, AsyncWriteExt},
+    io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt},
     net::TcpStream,
 };
 
-pub(crate) type Io = tokio_rustls::client::TlsStream<TcpStream>;
+/// What TLS to the origin runs over: TCP, or a tunnel through a proxy (itself over TLS to an
+/// `https://` proxy).
+pub(crate) trait Transport: AsyncRead + AsyncWrite + Send + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> Transport for T {}
+
+pub(crate) type Io = tokio_rustls::client::TlsStream<Box<dyn Transport>>;
 
 /// The longest proxy answer to `CONNECT` read before giving up on it.
 const MAX_PROXY_ANSWER: usize = 8 * 1024;
 
-/// An `http://` proxy reached with `CONNECT`, as `HTTPS_PROXY` names it.
+/// A proxy reached with `CONNECT`, as `HTTPS_PROXY` names it: `http://`, or `https://` (TLS
+/// to the proxy first, as Go's transport does).
 #[derive(Clone)]
 pub struct Proxy {
     /// `host:port` of the proxy.
     address: String,
+    /// The proxy's name for TLS, when it is an `https://` proxy.
+    tls_name: Option<ServerName<'static>>,
     /// `Basic …` from the URL's `user:password@`, if any.
     authorization: Option<String>,
 }
@@ -34,8 +42,8 @@ impl fmt::Debug for Proxy {
 }
 
 impl Proxy {
-    /// `http://[user:password@]host[:port]`, or `host:port` alone (taken as `http://`, as Go
-    /// and curl take it). Errors never quote the credentials.
+    /// `http[s]://[user:password@]host[:port]`, or `host:port` alone (taken as `http://`, as
+    /// Go and curl take it). Errors never quote the credentials.
     pub fn parse(url: &str) -> Result<Proxy, String> {
         let with_scheme = if url.contains("://") {
             url.to_string()
@@ -43,9 +51,9 @@ impl Proxy {
             format!("http://{url}")
         };
         let parsed = url::Url::parse(&with_scheme).map_err(|e| format!("not a URL: {e}"))?;
-        if parsed.scheme() != "http" {
+        if !matches!(parsed.scheme(), "http" | "https") {
             return Err(format!(
-                "{}:// proxies are not supported: name an http:// proxy (it carries the TLS of the connection through CONNECT)",
+                "{}:// proxies are not supported: name an http:// or https:// proxy",
                 parsed.scheme()
             ));
         }
@@ -54,6 +62,18 @@ impl Proxy {
             .filter(|h| !h.is_empty())
             .ok_or("no host")?;
         let port = parsed.port_or_known_default().unwrap_or(80);
+        let tls_name = if parsed.scheme() == "https" {
+            let bare = host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_string();
+            Some(
+                ServerName::try_from(bare)
+                    .map_err(|e| format!("{host} is not a TLS server name: {e}"))?,
+            )
+        } else {
+            None
+        };
         let authorization = (!parsed.username().is_empty()).then(|| {
             let decode = |s: &str| {
                 percent_encoding::percent_decode_str(s)
@@ -72,16 +92,40 @@ impl Proxy {
         });
         Ok(Proxy {
             address: format!("{host}:{port}"),
+            tls_name,
             authorization,
         })
     }
 
-    /// Asks the proxy for a tunnel to `authority` and returns the tunnelled stream.
-    async fn tunnel(&self, authority: &str) -> Result<TcpStream, String> {
-        let mut tcp = TcpStream::connect(&self.address)
+    /// Asks the proxy for a tunnel to `authority` and returns the tunnelled stream. `tls` is
+    /// the TLS for an `https://` proxy (no ALPN: the proxy speaks HTTP/1.1).
+    async fn tunnel(
+        &self,
+        authority: &str,
+        tls: &tokio_rustls::TlsConnector,
+    ) -> Result<Box<dyn Transport>, String> {
+        let tcp = TcpStream::connect(&self.address)
             .await
             .map_err(|e| format!("cannot reach the proxy {}: {e}", self.address))?;
         let _ = tcp.set_nodelay(true);
+        match &self.tls_name {
+            None => self.ask(tcp, authority).await,
+            Some(name) => {
+                let tls = tls
+                    .connect(name.clone(), tcp)
+                    .await
+                    .map_err(|e| format!("TLS with the proxy {}: {e}", self.address))?;
+                self.ask(tls, authority).await
+            }
+        }
+    }
+
+    /// Sends `CONNECT` on `stream` and reads the proxy's answer.
+    async fn ask<S: Transport + 'static>(
+        &self,
+        mut stream: S,
+        authority: &str,
+    ) -> Result<Box<dyn Transport>, String> {
         let mut ask = format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n");
         if let Some(authorization) = &self.authorization {
             ask.push_str("Proxy-Authorization: ");
@@ -89,7 +133,8 @@ impl Proxy {
             ask.push_str("\r\n");
         }
         ask.push_str("\r\n");
-        tcp.write_all(ask.as_bytes())
+        stream
+            .write_all(ask.as_bytes())
             .await
             .map_err(|e| format!("proxy {}: {e}", self.address))?;
         // Read byte by byte to the end of the head: nothing may be read past it, as
@@ -99,7 +144,7 @@ impl Proxy {
             if head.len() >= MAX_PROXY_ANSWER {
                 return Err(format!("proxy {}: answer too long", self.address));
             }
-            let byte = tcp.read_u8().await.map_err(|e| {
+            let byte = stream.read_u8().await.map_err(|e| {
                 format!(
                     "proxy {} closed before answering CONNECT: {e}",
                     self.address
@@ -116,7 +161,7 @@ impl Proxy {
                 self.address
             ));
         }
-        Ok(tcp)
+        Ok(Box::new(stream))
     }
 }
 
@@ -128,6 +173,8 @@ pub(crate) struct Route {
     pub server_name: ServerName<'static>,
     pub tls: tokio_rustls::TlsConnector,
     pub proxy: Option<Proxy>,
+    /// TLS to an `https://` proxy: the origin's, without ALPN.
+    pub proxy_tls: tokio_rustls::TlsConnector,
 }
 
 impl Route {
@@ -143,32 +190,35 @@ impl Route {
             .to_string();
         let server_name = ServerName::try_from(host.clone())
             .map_err(|e| format!("{host} is not a TLS server name: {e}"))?;
+        let mut proxy_tls = (*tls).clone();
+        proxy_tls.alpn_protocols.clear();
         Ok(Route {
             port: authority.port_u16().unwrap_or(443),
             host,
             server_name,
             tls: tokio_rustls::TlsConnector::from(tls),
             proxy,
+            proxy_tls: tokio_rustls::TlsConnector::from(Arc::new(proxy_tls)),
         })
     }
 
     /// TCP (or a tunnel), then TLS that must agree on `h2`.
     pub async fn open(&self) -> Result<Io, String> {
-        let tcp = match &self.proxy {
+        let tcp: Box<dyn Transport> = match &self.proxy {
             Some(proxy) => {
                 let authority = if self.host.contains(':') {
                     format!("[{}]:{}", self.host, self.port)
                 } else {
                     format!("{}:{}", self.host, self.port)
                 };
-                proxy.tunnel(&authority).await?
+                proxy.tunnel(&authority, &self.proxy_tls).await?
             }
             None => {
                 let tcp = TcpStream::connect((self.host.as_str(), self.port))
                     .await
                     .map_err(|e| format!("cannot connect to {}:{}: {e}", self.host, self.port))?;
                 let _ = tcp.set_nodelay(true);
-                tcp
+                Box::new(tcp)
             }
         };
         let tls = self
@@ -209,13 +259,15 @@ mod tests {
             "proxy.example:80"
         );
 
-        let https = Proxy::parse("https://user:secret@proxy.example").unwrap_err();
+        let https = Proxy::parse("https://proxy.example").unwrap();
+        assert_eq!(https.address, "proxy.example:443");
+        assert!(https.tls_name.is_some());
+        let socks = Proxy::parse("socks5://user:secret@proxy.example:1080").unwrap_err();
         assert!(
-            https.contains("https:// proxies are not supported"),
-            "{https}"
+            socks.contains("socks5:// proxies are not supported"),
+            "{socks}"
         );
-        assert!(!https.contains("secret"));
-        assert!(Proxy::parse("socks5://proxy.example:1080").is_err());
+        assert!(!socks.contains("secret"));
         assert!(Proxy::parse("http://").is_err());
     }
 }

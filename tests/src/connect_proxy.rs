@@ -12,7 +12,7 @@ use std::{
 };
 
 use tokio::{
-    io::{AsyncReadExt, AsyncWriteExt},
+    io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt},
     net::{TcpListener, TcpStream},
 };
 
@@ -35,9 +35,24 @@ impl ConnectProxy {
         Self::start_redirecting(Vec::new()).await
     }
 
+    /// An `https://` proxy: TLS first (a certificate for 127.0.0.1, whose PEM is returned for
+    /// the client to trust), then CONNECT inside it.
+    pub async fn start_tls() -> (Self, String) {
+        let crate::mock_tls::MockTls { acceptor, ca_pem } =
+            crate::mock_tls::mock_tls(&["127.0.0.1"], &[], None);
+        (Self::start_with(Vec::new(), Some(acceptor)).await, ca_pem)
+    }
+
     /// A proxy that sends CONNECTs for the given `host:port`s to other addresses (a client
     /// that only knows `api.push.apple.com:443` reaches a mock).
     pub async fn start_redirecting(redirects: Vec<(String, SocketAddr)>) -> Self {
+        Self::start_with(redirects, None).await
+    }
+
+    async fn start_with(
+        redirects: Vec<(String, SocketAddr)>,
+        tls: Option<tokio_rustls::TlsAcceptor>,
+    ) -> Self {
         let redirects = Arc::new(redirects);
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -46,9 +61,20 @@ impl ConnectProxy {
         let (counter, seen) = (tunnels.clone(), authorizations.clone());
         let task = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
-                let (counter, seen, redirects) = (counter.clone(), seen.clone(), redirects.clone());
+                let (counter, seen, redirects, tls) = (
+                    counter.clone(),
+                    seen.clone(),
+                    redirects.clone(),
+                    tls.clone(),
+                );
                 tokio::spawn(async move {
-                    let _ = tunnel(client, counter, &seen, &redirects).await;
+                    let _ = match tls {
+                        None => tunnel(client, counter, &seen, &redirects).await,
+                        Some(tls) => match tls.accept(client).await {
+                            Ok(client) => tunnel(client, counter, &seen, &redirects).await,
+                            Err(e) => Err(e),
+                        },
+                    };
                 });
             }
         });
@@ -72,7 +98,7 @@ impl ConnectProxy {
 }
 
 async fn tunnel(
-    mut client: TcpStream,
+    mut client: impl AsyncRead + AsyncWrite + Unpin,
     counter: Arc<AtomicUsize>,
     authorizations: &Mutex<Vec<String>>,
     redirects: &[(String, SocketAddr)],

@@ -517,6 +517,55 @@ async fn apns_takes_the_proxy_mpns_takes() {
     }
 }
 
+/// An `https://` proxy (TLS to the proxy, then CONNECT inside it), as Go's transport takes it
+/// for MPNS: trusted through the target's `ApplePushCAFile`, credentials sent, none logged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apns_goes_through_an_https_proxy() {
+    let mock = pushgate_tests::mock_apns::MockApns::start().await;
+    let key = pushgate_tests::apple::apple_key();
+    let (proxy, proxy_ca) = pushgate_tests::connect_proxy::ConnectProxy::start_tls().await;
+    let dir = temp_dir("https-proxy");
+    let (http, grpc) = (free_port(), free_port());
+    let mut json: serde_json::Value =
+        serde_json::from_str(&apple_json(&mock, &key, http, grpc, "com.example")).unwrap();
+    let both = dir.join("cas.pem");
+    std::fs::write(&both, format!("{}{proxy_ca}", mock.ca_pem)).unwrap();
+    json["ApplePushSettings"][0]["ApplePushCAFile"] = both.to_str().unwrap().into();
+    let config = dir.join("pushgate.json");
+    std::fs::write(&config, json.to_string()).unwrap();
+    let mut cmd = pushgate(&config);
+    for var in [
+        "HTTP_PROXY",
+        "https_proxy",
+        "http_proxy",
+        "NO_PROXY",
+        "no_proxy",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.env(
+        "HTTPS_PROXY",
+        format!("https://user:pa55word@{}", proxy.addr),
+    );
+    let (mut child, base) = start_process(cmd.stdout(Stdio::piped()), http).await;
+    let answer = send_push(
+        &base,
+        r#"{"platform":"apple_rn","server_id":"s","device_id":"a1b2c3d4","type":"message"}"#,
+    )
+    .await;
+    assert_eq!(answer, "{\"status\":\"OK\"}\n");
+    assert_eq!(proxy.tunnels(), 1);
+    assert_eq!(proxy.authorizations(), ["Basic dXNlcjpwYTU1d29yZA=="]);
+    assert_eq!(mock.requests().len(), 1);
+    assert!(terminate(&mut child).await.success());
+    let logs = output(&mut child);
+    assert!(logs.contains("Proxy server detected."), "{logs}");
+    assert!(
+        !logs.contains("pa55word"),
+        "proxy credentials are not logged"
+    );
+}
+
 #[tokio::test]
 async fn fcm_project_falls_back_to_google_cloud_project() {
     let fcm = pushgate_tests::mock_fcm::MockFcm::start().await;
