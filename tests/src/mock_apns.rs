@@ -34,6 +34,8 @@ pub struct MockApns {
     /// The PEM of the mock's self-signed certificate: the CA file a client must trust.
     pub ca_pem: String,
     state: Arc<Recorder>,
+    /// Bumped to have every open connection say GOAWAY and close, as APNs does at times.
+    goaway: tokio::sync::watch::Sender<u64>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -72,11 +74,19 @@ impl MockApns {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let state = Arc::new(Recorder::default());
-        let task = tokio::spawn(accept_loop(listener, acceptor, state.clone(), streams));
+        let (goaway, _) = tokio::sync::watch::channel(0);
+        let task = tokio::spawn(accept_loop(
+            listener,
+            acceptor,
+            state.clone(),
+            streams,
+            goaway.clone(),
+        ));
         MockApns {
             addr,
             ca_pem,
             state,
+            goaway,
             task,
         }
     }
@@ -113,6 +123,11 @@ impl MockApns {
     pub fn open_connections(&self) -> usize {
         self.state.open_connections()
     }
+
+    /// Every open connection says GOAWAY and closes once its requests are answered.
+    pub fn close_connections(&self) {
+        self.goaway.send_modify(|n| *n += 1);
+    }
 }
 
 async fn accept_loop(
@@ -120,6 +135,7 @@ async fn accept_loop(
     acceptor: TlsAcceptor,
     state: Arc<Recorder>,
     streams: u32,
+    goaway: tokio::sync::watch::Sender<u64>,
 ) {
     loop {
         let Ok((tcp, _)) = listener.accept().await else {
@@ -128,6 +144,7 @@ async fn accept_loop(
         let _ = tcp.set_nodelay(true);
         let acceptor = acceptor.clone();
         let state = state.clone();
+        let mut goaway = goaway.subscribe();
         tokio::spawn(async move {
             let Ok(tls) = acceptor.accept(tcp).await else {
                 return;
@@ -135,10 +152,17 @@ async fn accept_loop(
             state.connected();
             let closing = state.clone();
             let service = service_fn(move |req| handle(req, state.clone()));
-            let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+            let conn = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
                 .max_concurrent_streams(streams)
-                .serve_connection(TokioIo::new(tls), service)
-                .await;
+                .serve_connection(TokioIo::new(tls), service);
+            let mut conn = std::pin::pin!(conn);
+            tokio::select! {
+                _ = conn.as_mut() => {}
+                _ = goaway.changed() => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                }
+            }
             closing.disconnected();
         });
     }

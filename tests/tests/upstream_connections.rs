@@ -134,6 +134,30 @@ async fn the_servers_stream_limit_opens_more_connections() {
     running.shutdown().await;
 }
 
+/// APNs closes connections now and then (GOAWAY): the next push opens another and goes out on
+/// it, with no error and no retry.
+#[tokio::test]
+async fn a_connection_the_provider_closed_is_replaced() {
+    let (apns, running) = apns_behind(1000, Duration::ZERO, |_| {}).await;
+    assert_eq!(burst(&running, "apple_rn", 4).await, 4);
+    assert_eq!(apns.connections(), 1);
+    apns.close_connections();
+    let until = std::time::Instant::now() + Duration::from_secs(10);
+    while apns.open_connections() > 0 && std::time::Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(apns.open_connections(), 0, "the mock closed it");
+    assert_eq!(burst(&running, "apple_rn", 4).await, 4);
+    assert_eq!(
+        apns.connections(),
+        2,
+        "one new connection for the next pushes"
+    );
+    assert_eq!(apns.requests().len(), 8);
+    assert_eq!(retries(&running.metrics_text()), 0);
+    running.shutdown().await;
+}
+
 /// The connections a peak opened stayed open for ever; now those beyond the first close once
 /// they have carried nothing for `UpstreamIdleSec`, and a new peak opens them again.
 #[tokio::test]
