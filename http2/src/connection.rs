@@ -79,7 +79,6 @@ pub struct Connection {
 
 struct Shared {
     route: Route,
-    authority: http::uri::Authority,
     connect_timeout: Duration,
     keep_alive: Duration,
     max_answer: usize,
@@ -106,7 +105,6 @@ impl Connection {
         Ok(Connection {
             shared: Arc::new(Shared {
                 route: Route::new(&authority, settings.tls, settings.proxy)?,
-                authority,
                 connect_timeout: settings.connect_timeout,
                 keep_alive: settings.keep_alive,
                 max_answer: settings.max_answer,
@@ -116,11 +114,6 @@ impl Connection {
                 openings: AtomicU64::new(0),
             }),
         })
-    }
-
-    /// The origin's `host[:port]`, for building request URIs.
-    pub fn authority(&self) -> &http::uri::Authority {
-        &self.shared.authority
     }
 
     /// How many streams the server lets this connection have open, once it is open and has
@@ -164,7 +157,7 @@ impl Connection {
             .send_request(request, body.is_empty())
             .map_err(Error::Http2)?;
         if !body.is_empty() {
-            // Queued within h2 when the window is short; answers come back whatever happens.
+            // h2 holds it until the flow-control window lets it out (pushes are a few KB).
             stream.send_data(body, true).map_err(Error::Http2)?;
         }
         let (parts, mut incoming) = answer.await.map_err(Error::Http2)?.into_parts();
