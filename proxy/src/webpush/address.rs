@@ -75,7 +75,7 @@ impl Rules {
     /// Whether no push may go to `ip`. An IPv4 address written as IPv6 (`::ffff:10.0.0.1`) is
     /// judged as the IPv4 address it is.
     pub fn forbidden(&self, ip: IpAddr) -> bool {
-        let ip = as_judged(ip);
+        let ip = ip.to_canonical();
         self.blocked.iter().any(|net| net.contains(&ip))
     }
 }
@@ -92,15 +92,7 @@ pub fn confine_to_loopback() {
 
 /// Whether the confinement refuses `ip`.
 pub fn outside_confinement(ip: IpAddr) -> bool {
-    LOOPBACK_ONLY.load(Ordering::SeqCst) && !as_judged(ip).is_loopback()
-}
-
-/// An IPv4 address written as IPv6 (`::ffff:10.0.0.1`) as the IPv4 address it is.
-fn as_judged(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 => v4,
-    }
+    LOOPBACK_ONLY.load(Ordering::SeqCst) && !ip.to_canonical().is_loopback()
 }
 
 /// Why a connection was not made: the destination is forbidden. Found in a failed request's
