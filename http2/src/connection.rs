@@ -127,15 +127,19 @@ impl Connection {
 
     /// Sends `request` with `body` and reads the answer, all within `timeout`. A connection
     /// found dead before the request went out is replaced and the request sent on the new one.
-    pub async fn send(
+    ///
+    /// Not an `async fn`: one would keep a second copy of the request for the whole exchange.
+    pub fn send(
         &self,
         request: Request<()>,
         body: Bytes,
         timeout: Duration,
-    ) -> Result<Answer, Error> {
-        tokio::time::timeout(timeout, self.exchange(request, body))
-            .await
-            .unwrap_or(Err(Error::Timeout))
+    ) -> impl std::future::Future<Output = Result<Answer, Error>> + Send + '_ {
+        // A combinator, not an async block awaiting it: that would hold the future twice.
+        futures::FutureExt::map(
+            tokio::time::timeout(timeout, self.exchange(request, body)),
+            |answer| answer.unwrap_or(Err(Error::Timeout)),
+        )
     }
 
     async fn exchange(&self, request: Request<()>, body: Bytes) -> Result<Answer, Error> {

@@ -1,6 +1,7 @@
-//! Serving an axum router on `Incoming`. axum's own `serve` has no deadline for request headers,
-//! so a client that dribbles them one byte at a time holds its connection for ever; this is the
-//! same loop on hyper's builder with that deadline set.
+//! Serving an axum router on `Incoming`: HTTP/1.1 on our own small-buffer connections
+//! (`http1.rs` says why), HTTP/2 (prior knowledge, or TLS with ALPN `h2`) on hyper's. axum's own
+//! `serve` has no deadline for request headers, so a client that dribbles them one byte at a
+//! time would hold its connection for ever.
 
 use std::{future::Future, net::SocketAddr, time::Duration};
 
@@ -8,17 +9,21 @@ use axum::{extract::ConnectInfo, Router};
 use futures::StreamExt;
 use hyper_util::{
     rt::{TokioExecutor, TokioIo, TokioTimer},
-    server::{conn::auto::Builder, graceful::GracefulShutdown},
     service::TowerToHyperService,
 };
+use tokio::sync::watch;
 use tower::ServiceExt;
 
-use crate::Incoming;
+use crate::{
+    http1::{self, Ended, Rewind},
+    Conn, Incoming,
+};
 
 #[derive(Debug, Clone, Copy)]
 pub struct HttpSettings {
-    /// The time a client has to send a request's headers, from the moment the server waits for
-    /// them (also between keep-alive requests).
+    /// The time a client has to send a request's headers: from the moment the connection opens
+    /// for the first request, from a request's first byte for later ones (until then an idle
+    /// keep-alive connection is the idle timeout's).
     pub header_read: Duration,
 }
 
@@ -30,17 +35,8 @@ pub async fn serve_http(
     settings: HttpSettings,
     shutdown: impl Future<Output = ()>,
 ) {
-    let mut builder = Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(settings.header_read)
-        // hyper's smallest: MPNS requests are a few hundred bytes, and the buffer may
-        // otherwise grow while a request in flight still holds the first (10,000 clients: 362 →
-        // 322 MB in one run each; at 2,000 the heap profile showed no difference).
-        .max_buf_size(8192);
-    builder.http2().timer(TokioTimer::new());
-    let graceful = GracefulShutdown::new();
+    // Every connection holds a receiver: when they are all gone, the last request is answered.
+    let (stop, _) = watch::channel(false);
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let conn = tokio::select! {
@@ -49,22 +45,52 @@ pub async fn serve_http(
         };
         let Some(Ok(conn)) = conn else { break };
         let peer: SocketAddr = conn.peer();
-        let app =
-            app.clone()
-                .map_request(move |mut req: axum::http::Request<hyper::body::Incoming>| {
-                    req.extensions_mut().insert(ConnectInfo(peer));
-                    req.map(axum::body::Body::new)
-                });
-        let served = builder
-            .serve_connection(TokioIo::new(conn), TowerToHyperService::new(app))
-            .into_owned();
-        let served = graceful.watch(served);
+        let (app, stopping) = (app.clone(), stop.subscribe());
         tokio::spawn(async move {
-            if let Err(e) = served.await {
-                tracing::trace!(error = %e, "HTTP connection ended with an error");
+            let ended = http1::serve(
+                conn,
+                peer,
+                app.clone(),
+                settings.header_read,
+                stopping.clone(),
+            );
+            if let Ended::Http2(conn) = ended.await {
+                // Boxed: hyper's connection is large, and most connections never need it.
+                Box::pin(serve_http2(conn, peer, app, stopping)).await;
             }
         });
     }
     drop(incoming);
-    graceful.shutdown().await;
+    stop.send_replace(true);
+    stop.closed().await;
+}
+
+async fn serve_http2(
+    conn: Rewind<Conn>,
+    peer: SocketAddr,
+    app: Router,
+    mut stopping: watch::Receiver<bool>,
+) {
+    let app = app.map_request(move |mut req: axum::http::Request<hyper::body::Incoming>| {
+        req.extensions_mut().insert(ConnectInfo(peer));
+        req.map(axum::body::Body::new)
+    });
+    let served = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+        .timer(TokioTimer::new())
+        .serve_connection(TokioIo::new(conn), TowerToHyperService::new(app));
+    let mut served = std::pin::pin!(served);
+    let stopped = async {
+        let _ = stopping.wait_for(|stop| *stop).await;
+    };
+    let ended = tokio::select! {
+        ended = served.as_mut() => ended,
+        () = stopped => {
+            // GOAWAY: streams under way finish, no new ones start.
+            served.as_mut().graceful_shutdown();
+            served.await
+        }
+    };
+    if let Err(e) = ended {
+        tracing::trace!(error = %e, "HTTP/2 connection ended with an error");
+    }
 }

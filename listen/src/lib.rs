@@ -20,6 +20,7 @@
 mod accept;
 mod bind;
 mod http;
+mod http1;
 
 pub use accept::{Conn, Incoming, Settings, Slots};
 pub use bind::{backlog, bind};

@@ -80,21 +80,12 @@ pub fn router<B: Backend>(backend: Arc<B>, settings: Settings) -> Router {
     if app.settings.metrics_enabled {
         routes = routes.route("/metrics", get(metrics::<B>).fallback(not_allowed));
     }
-    let routes = routes
-        .fallback(fallback)
-        .layer(middleware::from_fn(as_gorilla))
-        .with_state(app.clone());
-    // axum adds `Allow` to a 405 after every route layer; gorilla/mux sends none. Only a
-    // wrapper around the whole router sees the answer after that.
-    let without_allow = tower::ServiceBuilder::new()
-        .map_response(|mut response: Response| {
-            response.headers_mut().remove(header::ALLOW);
-            response
-        })
-        .service(routes);
+    let routes = routes.fallback(fallback).with_state(app.clone());
+    // One layer around the whole router (each layer costs every request in flight a boxed
+    // future): only there does the answer carry the `Allow` axum adds to a 405.
     Router::new()
-        .fallback_service(without_allow)
-        .layer(middleware::from_fn_with_state(app, throttle::<B>))
+        .fallback_service(routes)
+        .layer(middleware::from_fn_with_state(app, front::<B>))
 }
 
 /// gorilla/mux's answer to a path it has no route for: a redirect to the cleaned path when the
@@ -135,19 +126,6 @@ fn clean_path(path: &str) -> String {
     clean
 }
 
-/// MPNS's GET routes are `Methods("GET")` in gorilla/mux, so HEAD on one is 405 there, where
-/// axum would answer it from the GET handler. HEAD elsewhere falls through to 404, as there.
-async fn as_gorilla(req: Request, next: Next) -> Response {
-    let get_route = matches!(
-        req.uri().path(),
-        "/" | "/version" | "/metrics" | "/healthz" | "/readyz"
-    );
-    if req.method() == axum::http::Method::HEAD && get_route {
-        return not_allowed().await;
-    }
-    next.run(req).await
-}
-
 /// gorilla/mux's 405: no body, no `Allow`.
 async fn not_allowed() -> Response {
     StatusCode::METHOD_NOT_ALLOWED.into_response()
@@ -172,17 +150,25 @@ pub fn go_not_found() -> Response {
         .into_response()
 }
 
-async fn throttle<B: Backend>(
-    State(app): State<Arc<App<B>>>,
-    req: Request,
-    next: Next,
-) -> Response {
+/// What gorilla/mux and MPNS's rate limiter do around every route: the limit first (its
+/// headers on every answer), HEAD on a GET route 405 (MPNS's GET routes are `Methods("GET")`,
+/// where axum would answer from the GET handler; HEAD elsewhere falls through to 404, as there),
+/// and a 405 without `Allow`.
+async fn front<B: Backend>(State(app): State<Arc<App<B>>>, req: Request, next: Next) -> Response {
     let verdict = app.limiter.check(req.headers()).await;
     if verdict.backend_error {
         app.backend.throttle_backend_error();
     }
-    let mut response = if verdict.allowed {
-        next.run(req).await
+    let get_route = matches!(
+        req.uri().path(),
+        "/" | "/version" | "/metrics" | "/healthz" | "/readyz"
+    );
+    let mut response = if verdict.allowed && req.method() == axum::http::Method::HEAD && get_route {
+        not_allowed().await
+    } else if verdict.allowed {
+        let mut response = next.run(req).await;
+        response.headers_mut().remove(header::ALLOW);
+        response
     } else {
         app.backend.throttled();
         tracing::error!(path = %req.uri().path(), ip = %client_ip(&req), "Error: code=429");
@@ -308,7 +294,9 @@ async fn decode_body<B: Backend, T>(
     decode: fn(&[u8]) -> Result<T, String>,
 ) -> Result<T, Response> {
     let started = std::time::Instant::now();
-    let (error, close) = match read_body(body, app.settings.body_read).await {
+    // Boxed: reading is over before the push goes out, and a push in flight should not carry
+    // the reader's state all the while (10,000 clients in flight).
+    let (error, close) = match Box::pin(read_body(body, app.settings.body_read)).await {
         Ok(bytes) => match decode(&bytes) {
             Ok(decoded) => return Ok(decoded),
             Err(e) => (e, false),

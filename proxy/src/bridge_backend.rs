@@ -11,12 +11,15 @@ use crate::service::PushService;
 
 /// The embedded bridge calls the service directly: same validation, no network hop.
 impl Backend for PushService {
-    async fn send_push(&self, n: PushNotification) -> Result<SendPushResponse, tonic::Status> {
+    // Not an `async fn`: it would hold the notification for the push's whole flight.
+    fn send_push(
+        &self,
+        n: PushNotification,
+    ) -> impl std::future::Future<Output = Result<SendPushResponse, tonic::Status>> + Send {
         self.send_push_answer(SendPushRequest {
             notification: Some(n),
             request_id: String::new(),
         })
-        .await
     }
 
     async fn send_ack(&self, ack: PushAck) -> Result<SendAckResponse, tonic::Status> {

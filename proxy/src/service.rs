@@ -7,7 +7,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use futures::{stream::FuturesUnordered, Stream, StreamExt};
+use futures::{future::Either, stream::FuturesUnordered, Future, FutureExt, Stream, StreamExt};
 use opentelemetry::{trace::SpanKind, KeyValue};
 use pushgate::v1::{
     push_proxy_server::PushProxy, DeliveryStatsRequest, DeliveryStatsResponse, PlatformDelivery,
@@ -124,12 +124,33 @@ impl PushService {
     }
 
     /// Validates, routes and sends one push within the send budget.
-    pub async fn push(&self, n: PushNotification) -> Result<Outcome, Rejection> {
+    ///
+    /// Not an `async fn`: one would keep its argument, the 544-byte notification, in its state
+    /// beside the prepared push for as long as the push is in flight (10,000 pushes in flight:
+    /// 5 MB). The notification is prepared first; the future holds only what comes of it.
+    pub fn push(
+        &self,
+        n: PushNotification,
+    ) -> impl Future<Output = Result<Outcome, Rejection>> + Send + '_ {
         let metrics = &self.inner.metrics;
-        let _timer = metrics.request_duration.start_timer();
+        let timer = metrics.request_duration.start_timer();
         metrics.in_flight.inc();
-        let _gauge = scopeguard(|| metrics.in_flight.dec());
-        let push = push::prepare(n).inspect_err(|r| self.reject(r))?;
+        let gauge = scopeguard(move || metrics.in_flight.dec());
+        let push = match push::prepare(n) {
+            Ok(push) => push,
+            Err(rejection) => {
+                self.reject(&rejection);
+                return Either::Left(std::future::ready(Err(rejection)));
+            }
+        };
+        Either::Right(async move {
+            let (_timer, _gauge) = (timer, gauge);
+            self.send_prepared(&push).await
+        })
+    }
+
+    async fn send_prepared(&self, push: &push::Push) -> Result<Outcome, Rejection> {
+        let metrics = &self.inner.metrics;
         let live = self.live();
         let Some(target) = live.targets.get(&push.platform) else {
             // A configured target whose credentials failed to load: say so, not MPNS's
@@ -174,7 +195,7 @@ impl PushService {
                 ]
             });
         let outcome = span
-            .run(target.send(&push, Instant::now() + live.send_timeout))
+            .run(target.send(push, Instant::now() + live.send_timeout))
             .await;
         span.answer(&self.inner.tracer, &outcome);
         metrics.outcome(
@@ -245,20 +266,27 @@ impl PushService {
 
     /// A push answered as the API answers it: a delivery outcome is a response, MPNS's
     /// validation failure is INVALID_ARGUMENT. The gRPC service and the embedded bridge share it.
-    pub async fn send_push_answer(
+    ///
+    /// Not an `async fn`, for the reason `push` is not: the request is taken apart first.
+    pub fn send_push_answer(
         &self,
         req: SendPushRequest,
-    ) -> Result<SendPushResponse, tonic::Status> {
-        let outcome = self
-            .push(req.notification.unwrap_or_default())
-            .await
-            .map_err(invalid_argument)?;
-        Ok(SendPushResponse {
-            request_id: req.request_id,
-            status: outcome.status.into(),
-            error: outcome.error,
-            reason: outcome.reason,
-        })
+    ) -> impl Future<Output = Result<SendPushResponse, tonic::Status>> + Send + '_ {
+        let SendPushRequest {
+            notification,
+            request_id,
+        } = req;
+        // A combinator, not an async block awaiting it: that would hold the future twice.
+        self.push(notification.unwrap_or_default())
+            .map(move |outcome| {
+                let outcome = outcome.map_err(invalid_argument)?;
+                Ok(SendPushResponse {
+                    request_id,
+                    status: outcome.status.into(),
+                    error: outcome.error,
+                    reason: outcome.reason,
+                })
+            })
     }
 
     /// One `Send`: every token of the request to its target at once, within one send budget,

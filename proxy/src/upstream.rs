@@ -7,6 +7,7 @@
 use std::{sync::Arc, time::Duration};
 
 use bytes::Bytes;
+use futures::{future::Either, FutureExt};
 use prometheus::IntCounter;
 
 use crate::delivery::Lost;
@@ -107,18 +108,21 @@ impl From<reqwest::Error> for Failure {
 
 impl Link {
     /// Sends one request and reads its answer, within `timeout`.
-    pub async fn send(
+    ///
+    /// Not an `async fn`: one would keep a copy of the request beside the one the client holds
+    /// while the answer is awaited (a push in flight spends most of its life here).
+    pub fn send(
         &self,
         request: http::Request<Bytes>,
         timeout: Duration,
-    ) -> Result<Reply, Failure> {
+    ) -> impl std::future::Future<Output = Result<Reply, Failure>> + Send + '_ {
         match self {
             Link::Http2(connection) => {
                 let (parts, body) = request.into_parts();
-                let answer = connection
-                    .send(http::Request::from_parts(parts, ()), body, timeout)
-                    .await
-                    .map_err(|e| Failure {
+                let sending = connection.send(http::Request::from_parts(parts, ()), body, timeout);
+                // A combinator, not an async block awaiting it: that would hold the future twice.
+                Either::Left(sending.map(|answer| {
+                    let answer = answer.map_err(|e| Failure {
                         lost: if e.is_timeout() {
                             Lost::Timeout
                         } else {
@@ -126,16 +130,19 @@ impl Link {
                         },
                         text: e.to_string(),
                     })?;
-                Ok(Reply {
-                    status: answer.status,
-                    headers: answer.headers,
-                    body: answer.body,
-                })
+                    Ok(Reply {
+                        status: answer.status,
+                        headers: answer.headers,
+                        body: answer.body,
+                    })
+                }))
             }
             Link::Reqwest(client) => {
-                let mut request = reqwest::Request::try_from(request)?;
-                *request.timeout_mut() = Some(timeout);
-                Ok(reply(client.execute(request).await?).await)
+                let request = reqwest::Request::try_from(request).map(|mut request| {
+                    *request.timeout_mut() = Some(timeout);
+                    request
+                });
+                Either::Right(async move { Ok(reply(client.execute(request?).await?).await) })
             }
         }
     }
