@@ -367,15 +367,11 @@ impl Framing {
             match self {
                 Framing::Done => return Ok(None),
                 Framing::Length(left) => {
-                    if buf.is_empty() {
-                        return Ok(None);
-                    }
-                    let take = buf.len().min(usize::try_from(*left).unwrap_or(usize::MAX));
-                    *left -= take as u64;
+                    let piece = take(buf, left);
                     if *left == 0 {
                         *self = Framing::Done;
                     }
-                    return Ok(Some(buf.split_to(take).freeze()));
+                    return Ok(piece);
                 }
                 Framing::Chunked(chunk) => match chunk {
                     Chunk::Size => match httparse::parse_chunk_size(buf) {
@@ -394,15 +390,11 @@ impl Framing {
                         Err(_) => return Err("invalid chunk size line"),
                     },
                     Chunk::Data(left) => {
-                        if buf.is_empty() {
-                            return Ok(None);
-                        }
-                        let take = buf.len().min(usize::try_from(*left).unwrap_or(usize::MAX));
-                        *left -= take as u64;
+                        let piece = take(buf, left);
                         if *left == 0 {
                             *chunk = Chunk::DataEnd;
                         }
-                        return Ok(Some(buf.split_to(take).freeze()));
+                        return Ok(piece);
                     }
                     Chunk::DataEnd => {
                         if buf.len() < 2 {
@@ -430,6 +422,16 @@ impl Framing {
             }
         }
     }
+}
+
+/// Up to `left` bytes of what `buf` holds, counted off `left`; `None` when it holds none.
+fn take(buf: &mut BytesMut, left: &mut u64) -> Option<Bytes> {
+    if buf.is_empty() {
+        return None;
+    }
+    let n = buf.len().min(usize::try_from(*left).unwrap_or(usize::MAX));
+    *left -= n as u64;
+    Some(buf.split_to(n).freeze())
 }
 
 type Feed = mpsc::Sender<Result<Bytes, io::Error>>;

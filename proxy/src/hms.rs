@@ -365,7 +365,9 @@ impl Provider for Client {
             (_, code::SOME_TOKENS_INVALID | code::ALL_TOKENS_INVALID) => Verdict::Final,
             (401, _) | (_, code::OAUTH_FAILED | code::OAUTH_EXPIRED) => Verdict::Reauth,
             (403, _) | (_, code::NO_PERMISSION) => Verdict::Refused,
-            (429 | 500..=599, _) | (_, code::INTERNAL_ERROR) => Verdict::Retry(reply.retry_after()),
+            (429 | 500..=599, _) | (_, code::INTERNAL_ERROR) => {
+                Verdict::Retry(crate::retry::retry_after(&reply.headers))
+            }
             _ => Verdict::Final,
         };
         if outcome.status == pushgate::v1::Status::Remove {

@@ -97,6 +97,19 @@ pub struct Failure {
     pub text: String,
 }
 
+impl From<http2::Error> for Failure {
+    fn from(e: http2::Error) -> Failure {
+        Failure {
+            lost: if e.is_timeout() {
+                Lost::Timeout
+            } else {
+                Lost::Connection
+            },
+            text: e.to_string(),
+        }
+    }
+}
+
 impl From<reqwest::Error> for Failure {
     fn from(e: reqwest::Error) -> Failure {
         Failure {
@@ -121,21 +134,7 @@ impl Link {
                 let (parts, body) = request.into_parts();
                 let sending = connection.send(http::Request::from_parts(parts, ()), body, timeout);
                 // A combinator, not an async block awaiting it: that would hold the future twice.
-                Either::Left(sending.map(|answer| {
-                    let answer = answer.map_err(|e| Failure {
-                        lost: if e.is_timeout() {
-                            Lost::Timeout
-                        } else {
-                            Lost::Connection
-                        },
-                        text: e.to_string(),
-                    })?;
-                    Ok(Reply {
-                        status: answer.status,
-                        headers: answer.headers,
-                        body: answer.body,
-                    })
-                }))
+                Either::Left(sending.map(|answer| answer.map_err(Failure::from)))
             }
             Link::Reqwest(client) => {
                 let request = reqwest::Request::try_from(request).map(|mut request| {
@@ -173,19 +172,9 @@ pub async fn read_answer(mut response: reqwest::Response) -> Result<Vec<u8>, req
     Ok(body)
 }
 
-/// A provider's answer to one request: its status, headers and (capped) body.
-pub struct Reply {
-    pub status: reqwest::StatusCode,
-    pub headers: reqwest::header::HeaderMap,
-    pub body: Vec<u8>,
-}
-
-impl Reply {
-    /// The answer's `Retry-After`, when it gave one.
-    pub fn retry_after(&self) -> Option<Duration> {
-        crate::retry::retry_after(&self.headers)
-    }
-}
+/// A provider's answer to one request: its status, headers and (capped) body, the same over
+/// either link.
+pub use http2::Answer as Reply;
 
 /// The one HTTP exchange every provider makes: sends `request` and reads the answer. A body
 /// lost after the status arrived is kept empty: the status is the provider's answer, and a push

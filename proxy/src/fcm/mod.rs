@@ -261,7 +261,11 @@ impl Provider for Client {
             return Answer::new(Outcome::delivered(name), Verdict::Delivered)
                 .with_status(reply.status.as_u16());
         }
-        let answer = self.classify(reply.status, &reply.body, reply.retry_after());
+        let answer = self.classify(
+            reply.status,
+            &reply.body,
+            crate::retry::retry_after(&reply.headers),
+        );
         if answer.outcome.status == pushgate::v1::Status::Remove {
             tracing::info!(reason = %answer.outcome.reason, "Android response failure sending remove code");
         } else {

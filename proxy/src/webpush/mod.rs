@@ -526,7 +526,7 @@ impl Provider for Client {
                     status.to_string(),
                 );
                 let verdict = if status >= 500 {
-                    Verdict::Retry(reply.retry_after())
+                    Verdict::Retry(crate::retry::retry_after(&reply.headers))
                 } else {
                     Verdict::Transport(Lost::Connection)
                 };
