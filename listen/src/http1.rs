@@ -305,6 +305,20 @@ fn parse_head(buf: &mut BytesMut) -> Result<Option<Head>, StatusCode> {
     }))
 }
 
+/// For the fuzz target: requests off the front of `input`, each head and then its body as far
+/// as `input` goes, as a connection reads them.
+#[cfg(feature = "fuzzing")]
+pub fn read_requests(input: &[u8]) {
+    let mut buf = BytesMut::from(input);
+    while let Ok(Some(head)) = parse_head(&mut buf) {
+        let mut framing = head.framing;
+        while let Ok(Some(_)) = framing.next(&mut buf) {}
+        if !framing.is_done() {
+            return;
+        }
+    }
+}
+
 /// Where a request's body ends (RFC 9112 §6.3: chunked over a length; a length that is not
 /// one number is refused).
 fn framing(headers: &HeaderMap) -> Result<Framing, StatusCode> {
