@@ -94,8 +94,14 @@ where
                 return Ended::Closed;
             }
             let response = exchange.answer(&mut io, &mut buf).await;
-            // A body left half read leaves the connection at an unknown point of the stream.
-            let keep_alive = exchange.keep_alive && exchange.framing.is_done() && !*stop.borrow();
+            // A body left half read leaves the connection at an unknown point of the stream; a
+            // handler that answers `connection: close` is taken at its word.
+            let closing = response
+                .headers()
+                .get(header::CONNECTION)
+                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
+            let keep_alive =
+                exchange.keep_alive && exchange.framing.is_done() && !closing && !*stop.borrow();
             let (version, is_head) = (exchange.version, exchange.is_head);
             drop(exchange);
             let writing = write_response(&mut io, response, version, is_head, keep_alive);

@@ -51,7 +51,11 @@ async fn start() -> Server {
                 "done"
             }),
         )
-        .route("/", get(|| async { Bytes::from_static(b"root") }));
+        .route("/", get(|| async { Bytes::from_static(b"root") }))
+        .route(
+            "/bye",
+            get(|| async { ([(axum::http::header::CONNECTION, "close")], "bye") }),
+        );
     let listener = listen::bind("127.0.0.1:0").await.unwrap();
     let incoming = Incoming::new(listener, Slots::new(64), Settings::default()).unwrap();
     let addr = incoming.local_addr();
@@ -238,6 +242,23 @@ async fn expect_continue_is_answered_before_the_body_is_sent() {
     tcp.write_all(b"body").await.unwrap();
     let (seen, _) = read_answers(&mut tcp, 1).await;
     assert!(seen.contains("read 4 bytes: body"), "{seen}");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_handler_that_answers_connection_close_ends_the_connection() {
+    let server = start().await;
+    let mut tcp = TcpStream::connect(server.addr).await.unwrap();
+    tcp.write_all(b"GET /bye HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let (seen, closed) = read_answers(&mut tcp, 2).await;
+    assert_eq!(seen.matches("connection: close\r\n").count(), 1, "{seen}");
+    assert!(
+        seen.ends_with("\r\n\r\nbye"),
+        "the request after it is not answered: {seen}"
+    );
+    assert!(closed || closes(&mut tcp).await);
     server.shutdown().await;
 }
 
