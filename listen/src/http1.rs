@@ -76,10 +76,7 @@ where
         let mut buf = BytesMut::new();
         let mut first = true;
         loop {
-            // Go's rule: the first request's headers are due `header_read` after the connection
-            // opened, a later one's after its first byte (before that the idle timeout applies).
-            let deadline = first.then(|| Instant::now() + header_read);
-            let reading = read_head(&mut io, &mut buf, deadline, header_read, first, &mut stop);
+            let reading = read_head(&mut io, &mut buf, header_read, first, &mut stop);
             let head = match Box::pin(reading).await {
                 Read::Head(head) => head,
                 Read::Http2 => return Ended::Http2(Rewind::new(buf.freeze(), io)),
@@ -160,24 +157,27 @@ impl Exchange {
         io: &mut T,
         buf: &mut BytesMut,
     ) -> Response<Body> {
-        loop {
-            let feed = self.feed.as_ref();
+        let answered = loop {
+            let Some(feed) = &self.feed else {
+                break (&mut self.answer).await;
+            };
             tokio::select! {
                 biased;
-                answered = &mut self.answer => match answered {
-                    Ok(response) => return response,
-                    Err(never) => match never {},
-                },
-                fed = pump(io, buf, &mut self.framing, feed), if feed.is_some() => match fed {
+                answered = &mut self.answer => break answered,
+                fed = pump(io, buf, &mut self.framing, feed) => match fed {
                     Pumped::More => {}
-                    Pumped::Done | Pumped::Unwanted => self.feed = None,
+                    // The body is all there, or the handler does not want the rest.
+                    Pumped::Over => self.feed = None,
                     Pumped::Broken(e) => {
-                        if let Some(feed) = self.feed.take() {
-                            let _ = feed.send(Err(e)).await;
-                        }
+                        let _ = feed.send(Err(e)).await;
+                        self.feed = None;
                     }
                 },
             }
+        };
+        match answered {
+            Ok(response) => response,
+            Err(never) => match never {},
         }
     }
 }
@@ -198,14 +198,17 @@ struct Head {
     keep_alive: bool,
 }
 
+/// Reads until `buf` starts with a whole request head. Go's rule for the deadline: the first
+/// request's head is due `header_read` after the connection opened, a later one's after its
+/// first byte (until then the idle timeout applies).
 async fn read_head<T: AsyncRead + AsyncWrite + Unpin>(
     io: &mut T,
     buf: &mut BytesMut,
-    mut deadline: Option<Instant>,
     header_read: Duration,
     first: bool,
     stop: &mut watch::Receiver<bool>,
 ) -> Read {
+    let mut deadline = first.then(|| Instant::now() + header_read);
     loop {
         if !buf.is_empty() {
             deadline.get_or_insert_with(|| Instant::now() + header_read);
@@ -216,11 +219,6 @@ async fn read_head<T: AsyncRead + AsyncWrite + Unpin>(
             } else {
                 match parse_head(buf) {
                     Ok(Some(head)) => return Read::Head(head),
-                    Ok(None) if buf.len() > MAX_HEAD => {
-                        let _ =
-                            write_refusal(io, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE).await;
-                        return Read::Closed;
-                    }
                     Ok(None) => {}
                     Err(status) => {
                         let _ = write_refusal(io, status).await;
@@ -257,11 +255,8 @@ fn parse_head(buf: &mut BytesMut) -> Result<Option<Head>, StatusCode> {
     let mut parsed = httparse::Request::new(&mut headers);
     let length = match parsed.parse(buf) {
         Ok(httparse::Status::Complete(length)) if length <= MAX_HEAD => length,
-        Ok(httparse::Status::Complete(_)) => {
-            return Err(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE)
-        }
-        Ok(httparse::Status::Partial) => return Ok(None),
-        Err(httparse::Error::TooManyHeaders) => {
+        Ok(httparse::Status::Partial) if buf.len() <= MAX_HEAD => return Ok(None),
+        Ok(_) | Err(httparse::Error::TooManyHeaders) => {
             return Err(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE)
         }
         Err(_) => return Err(StatusCode::BAD_REQUEST),
@@ -325,11 +320,14 @@ pub fn read_requests(input: &[u8]) {
     }
 }
 
-/// Where a request's body ends (RFC 9112 §6.3: chunked over a length; a length that is not
+/// Where a request's body ends (RFC 9112, section 6.3: chunked over a length; a length that is not
 /// one number is refused).
 fn framing(headers: &HeaderMap) -> Result<Framing, StatusCode> {
-    let codings: Vec<&HeaderValue> = headers.get_all(header::TRANSFER_ENCODING).iter().collect();
-    if let Some(last) = codings.last() {
+    if let Some(last) = headers
+        .get_all(header::TRANSFER_ENCODING)
+        .iter()
+        .next_back()
+    {
         let chunked = last
             .to_str()
             .ok()
@@ -492,9 +490,8 @@ impl http_body::Body for Pieces {
 
 enum Pumped {
     More,
-    Done,
-    /// The handler dropped the body without reading it all.
-    Unwanted,
+    /// The body is complete, or the handler dropped it.
+    Over,
     Broken(io::Error),
 }
 
@@ -503,25 +500,22 @@ async fn pump<T: AsyncRead + Unpin>(
     io: &mut T,
     buf: &mut BytesMut,
     framing: &mut Framing,
-    feed: Option<&Feed>,
+    feed: &Feed,
 ) -> Pumped {
-    let Some(feed) = feed else {
-        return Pumped::Unwanted;
-    };
     let Ok(permit) = feed.reserve().await else {
-        return Pumped::Unwanted;
+        return Pumped::Over;
     };
     loop {
         match framing.next(buf) {
             Ok(Some(piece)) => {
                 permit.send(Ok(piece));
                 return if framing.is_done() {
-                    Pumped::Done
+                    Pumped::Over
                 } else {
                     Pumped::More
                 };
             }
-            Ok(None) if framing.is_done() => return Pumped::Done,
+            Ok(None) if framing.is_done() => return Pumped::Over,
             Ok(None) => {}
             Err(e) => return Pumped::Broken(io::Error::new(io::ErrorKind::InvalidData, e)),
         }
@@ -585,10 +579,7 @@ async fn write_response<T: AsyncWrite + Unpin>(
     } else if version == Version::HTTP_10 {
         line(b"connection", b"keep-alive");
     }
-    line(
-        b"date",
-        httpdate::fmt_http_date(std::time::SystemTime::now()).as_bytes(),
-    );
+    line(b"date", &date());
     out.extend_from_slice(b"\r\n");
     if !bodiless && !is_head {
         out.extend_from_slice(&body);
@@ -597,13 +588,35 @@ async fn write_response<T: AsyncWrite + Unpin>(
     io.flush().await
 }
 
+/// Now as an HTTP date, formatted once a second per thread rather than once an answer.
+fn date() -> [u8; 29] {
+    use std::{cell::Cell, time::SystemTime};
+    thread_local! {
+        static CACHED: Cell<(u64, [u8; 29])> = const { Cell::new((u64::MAX, [0; 29])) };
+    }
+    let now = SystemTime::now();
+    let second = now
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    CACHED.with(|cached| {
+        let (at, text) = cached.get();
+        if at == second {
+            return text;
+        }
+        let mut text = [0; 29];
+        text.copy_from_slice(httpdate::fmt_http_date(now).as_bytes());
+        cached.set((second, text));
+        text
+    })
+}
+
 /// The answer to a request that cannot be read: its status and no body, then the end.
 async fn write_refusal<T: AsyncWrite + Unpin>(io: &mut T, status: StatusCode) -> io::Result<()> {
     let out = format!(
         "HTTP/1.1 {} {}\r\nconnection: close\r\ncontent-length: 0\r\ndate: {}\r\n\r\n",
         status.as_str(),
         status.canonical_reason().unwrap_or(""),
-        httpdate::fmt_http_date(std::time::SystemTime::now()),
+        String::from_utf8_lossy(&date()),
     );
     io.write_all(out.as_bytes()).await?;
     io.shutdown().await

@@ -325,6 +325,8 @@ async fn requests_that_cannot_be_read_are_refused_and_closed() {
 async fn headers_that_never_end_are_cut_off_at_the_deadline() {
     let server = start().await;
     let mut tcp = TcpStream::connect(server.addr).await.unwrap();
+    // The server's clock starts when it takes the connection, after this one.
+    let connected = tokio::time::Instant::now();
     tcp.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n")
         .await
         .unwrap();
@@ -332,7 +334,12 @@ async fn headers_that_never_end_are_cut_off_at_the_deadline() {
     let read = tokio::time::timeout(Duration::from_secs(4), tcp.read(&mut buf)).await;
     assert!(
         matches!(read, Ok(Ok(0)) | Ok(Err(_))),
-        "closed after the 2 s header deadline: {read:?}"
+        "closed at the 2 s header deadline: {read:?}"
+    );
+    assert!(
+        connected.elapsed() >= Duration::from_millis(1900),
+        "not before the deadline: closed after {:?}",
+        connected.elapsed()
     );
     server.shutdown().await;
 }

@@ -294,9 +294,7 @@ async fn decode_body<B: Backend, T>(
     decode: fn(&[u8]) -> Result<T, String>,
 ) -> Result<T, Response> {
     let started = std::time::Instant::now();
-    // Boxed: reading is over before the push goes out, and a push in flight should not carry
-    // the reader's state all the while (10,000 clients in flight).
-    let (error, close) = match Box::pin(read_body(body, app.settings.body_read)).await {
+    let (error, close) = match read_body(body, app.settings.body_read).await {
         Ok(bytes) => match decode(&bytes) {
             Ok(decoded) => return Ok(decoded),
             Err(e) => (e, false),

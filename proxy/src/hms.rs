@@ -11,6 +11,7 @@ use http::header;
 use pushgate::v1::{Kind, Priority};
 use serde::Serialize;
 
+use crate::retry::retry_after;
 use crate::{
     delivery::{
         self, Answer, Format, Provider, Registration, Setup, Target, Verdict, INVALID_TOKEN,
@@ -366,7 +367,7 @@ impl Provider for Client {
             (401, _) | (_, code::OAUTH_FAILED | code::OAUTH_EXPIRED) => Verdict::Reauth,
             (403, _) | (_, code::NO_PERMISSION) => Verdict::Refused,
             (429 | 500..=599, _) | (_, code::INTERNAL_ERROR) => {
-                Verdict::Retry(crate::retry::retry_after(&reply.headers))
+                Verdict::Retry(retry_after(&reply.headers))
             }
             _ => Verdict::Final,
         };

@@ -14,6 +14,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{header, HeaderMap, HeaderValue, StatusCode};
 
+use crate::retry::retry_after;
 use crate::{
     config::{AppleAuth, AppleSettings, Delivery},
     connections::Connections,
@@ -314,7 +315,7 @@ impl Provider for Client {
             return transport_error(Lost::Connection).with_status(status.as_u16());
         };
         let reason = json["reason"].as_str().unwrap_or_default().to_string();
-        let answer = self.classify(status, &reason, crate::retry::retry_after(&reply.headers));
+        let answer = self.classify(status, &reason, retry_after(&reply.headers));
         if answer.outcome.status == pushgate::v1::Status::Remove {
             tracing::info!(ApnsID = %apns_id, reason = %reason, code = status.as_u16(), "Failed to send apple push sending remove code res");
         } else {

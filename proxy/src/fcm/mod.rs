@@ -11,6 +11,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{header, HeaderMap, HeaderValue, StatusCode};
 
+use crate::retry::retry_after;
 use crate::{
     config::{AndroidSettings, Delivery},
     connections::Connections,
@@ -261,11 +262,7 @@ impl Provider for Client {
             return Answer::new(Outcome::delivered(name), Verdict::Delivered)
                 .with_status(reply.status.as_u16());
         }
-        let answer = self.classify(
-            reply.status,
-            &reply.body,
-            crate::retry::retry_after(&reply.headers),
-        );
+        let answer = self.classify(reply.status, &reply.body, retry_after(&reply.headers));
         if answer.outcome.status == pushgate::v1::Status::Remove {
             tracing::info!(reason = %answer.outcome.reason, "Android response failure sending remove code");
         } else {

@@ -20,6 +20,7 @@ use p256::pkcs8::EncodePrivateKey;
 use pushgate::v1::Priority;
 use reqwest::header;
 
+use crate::retry::retry_after;
 use crate::{
     delivery::{self, Answer, Format, Lost, Provider, Registration, Setup, Target, Verdict},
     fcm::message::data,
@@ -526,7 +527,7 @@ impl Provider for Client {
                     status.to_string(),
                 );
                 let verdict = if status >= 500 {
-                    Verdict::Retry(crate::retry::retry_after(&reply.headers))
+                    Verdict::Retry(retry_after(&reply.headers))
                 } else {
                     Verdict::Transport(Lost::Connection)
                 };
