@@ -3,7 +3,7 @@
 // stream broker) and every hook is called with real HTTP requests.
 //
 // It needs a running pushgate and the built plugin, named by environment variables; the Rust
-// test tests/tests/plugin.rs starts pushgate (with a mock APNs behind it) and runs this module
+// test tests/tests/end_to_end/plugin.rs starts pushgate (with a mock APNs behind it) and runs this module
 // once per Mattermost version it pins (go.mod, and compat/*.mod through -modfile).
 package harness
 
@@ -56,7 +56,7 @@ func loadSetup(t *testing.T) setup {
 	get := func(name string) string {
 		v := os.Getenv(name)
 		if v == "" {
-			t.Fatalf("%s is not set: run this through `cargo test -p pushgate-tests --test plugin`, which starts pushgate and builds the plugin", name)
+			t.Fatalf("%s is not set: run this through `cargo test -p pushgate-tests --test end_to_end plugin::`, which starts pushgate and builds the plugin", name)
 		}
 		return v
 	}
@@ -721,7 +721,7 @@ func TestBundle(t *testing.T) {
 	s := loadSetup(t)
 	archive := os.Getenv("PUSHGATE_PLUGIN_BUNDLE")
 	if archive == "" {
-		t.Fatal("PUSHGATE_PLUGIN_BUNDLE is not set: run this through `cargo test -p pushgate-tests --test plugin`")
+		t.Fatal("PUSHGATE_PLUGIN_BUNDLE is not set: run this through `cargo test -p pushgate-tests --test end_to_end plugin::`")
 	}
 	dir := t.TempDir()
 	plugins := filepath.Join(dir, "plugins")

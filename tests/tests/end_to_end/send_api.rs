@@ -603,7 +603,7 @@ async fn send_works_on_the_dry_run_config() {
         answer,
         r#"{"results":[{"token":"fcm-token","status":"STATUS_OK"}]}"#
     );
-    let readme = include_str!("../../README.md");
+    let readme = include_str!("../../../README.md");
     assert!(readme.contains(r#"# {"results":[{"token":"fcm-token","status":"STATUS_OK"}]}"#));
     assert!(readme.contains(r#"-d '{"target":"android_rn","tokens":["fcm-token"],"notification":{"kind":"KIND_BACKGROUND","data":{"sync":"inbox"}}}'"#));
     running.shutdown().await;

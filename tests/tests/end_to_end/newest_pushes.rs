@@ -2,7 +2,7 @@
 //! wipe of Mobile Ephemeral Mode as a silent background push (deviation 15), and Android call
 //! ringing as MPNS pull request 162 sends it (deviation 16), on every entry path a Mattermost
 //! push takes — the MPNS HTTP API, `SendPush` and `StreamPush` (the plugin answers with the
-//! same router as the HTTP API, and is run against this build in tests/tests/plugin.rs).
+//! same router as the HTTP API, and is run against this build in tests/tests/end_to_end/plugin.rs).
 
 use futures::StreamExt;
 use pushgate::v1::{SendPushRequest, Status};
