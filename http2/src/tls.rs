@@ -45,7 +45,8 @@ pub fn client_config(
             if chain.is_empty() {
                 return Err("no certificate in it".into());
             }
-            let key = PrivateKeyDer::from_pem_slice(pem).map_err(|e| format!("no key: {e}"))?;
+            let key = PrivateKeyDer::from_pem_slice(pem)
+                .map_err(|e| format!("no private key in it: {e}"))?;
             builder
                 .with_client_auth_cert(chain, key)
                 .map_err(|e| format!("the key does not fit the certificate: {e}"))?
@@ -53,4 +54,31 @@ pub fn client_config(
     };
     config.alpn_protocols = vec![b"h2".to_vec()];
     Ok(Arc::new(config))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{client_config, roots};
+
+    #[test]
+    fn a_client_identity_without_its_key_or_with_another_is_refused_by_name() {
+        let ours = rcgen::generate_simple_self_signed(vec!["client".into()]).unwrap();
+        let other = rcgen::generate_simple_self_signed(vec!["other".into()]).unwrap();
+        let cert = ours.cert.pem();
+        let whole = format!("{cert}{}", ours.signing_key.serialize_pem());
+        let mismatched = format!("{cert}{}", other.signing_key.serialize_pem());
+
+        assert!(client_config(roots(None).unwrap(), Some(whole.as_bytes())).is_ok());
+        let error = client_config(roots(None).unwrap(), Some(cert.as_bytes())).unwrap_err();
+        assert!(error.starts_with("no private key in it"), "{error}");
+        let error = client_config(roots(None).unwrap(), Some(mismatched.as_bytes())).unwrap_err();
+        assert!(
+            error.starts_with("the key does not fit the certificate"),
+            "{error}"
+        );
+        let error = client_config(roots(None).unwrap(), Some(b"")).unwrap_err();
+        assert_eq!(error, "no certificate in it");
+        let error = roots(Some(b"not pem")).unwrap_err();
+        assert_eq!(error, "no PEM certificate in it");
+    }
 }

@@ -112,18 +112,15 @@ fn target(entry: &GoObject, setup: &Setup<'_>) -> Result<Target, String> {
         }
     }
     tracing::info!(r#type = %setup.kind, "Initializing Huawei notification server");
-    let (ca_file, opened) = (
-        settings.ca_file.clone(),
-        setup.metrics.connection_counter(setup.kind),
-    );
+    let client_settings = ClientSettings {
+        ca_file: ("HmsCAFile", settings.ca_file.clone()),
+        connect_timeout: Duration::from_secs(10),
+        opened: setup.metrics.connection_counter(setup.kind),
+    };
     let client = move || {
-        upstream::client_builder(ClientSettings {
-            ca_file: ("HmsCAFile", &ca_file),
-            connect_timeout: Duration::from_secs(10),
-            opened: opened.clone(),
-        })?
-        .build()
-        .map_err(|e| format!("cannot build the HMS client: {e}"))
+        upstream::client_builder(&client_settings)?
+            .build()
+            .map_err(|e| format!("cannot build the HMS client: {e}"))
     };
     let url = format!(
         "{}/v1/{}/messages:send",

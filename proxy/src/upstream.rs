@@ -16,10 +16,12 @@ use crate::delivery::Lost;
 /// proxy or balancer in between may send megabytes of HTML, which must not be held in memory.
 pub const MAX_ANSWER_BYTES: usize = 64 * 1024;
 
-/// How a target's client differs from the shared defaults.
-pub struct ClientSettings<'a> {
+/// How a target's client differs from the shared defaults; built once per target and used for
+/// each client it builds (OAuth2, the provider, a replacement).
+#[derive(Clone)]
+pub struct ClientSettings {
     /// The config key and path of an extra trusted root (`ApplePushCAFile`, `FcmCAFile`), or "".
-    pub ca_file: (&'a str, &'a str),
+    pub ca_file: (&'static str, String),
     /// Budget to open a connection (TCP and TLS).
     pub connect_timeout: Duration,
     /// Counts the connections this client opens.
@@ -28,16 +30,16 @@ pub struct ClientSettings<'a> {
 
 /// A reqwest builder with what every upstream shares; the caller adds what is its own (HTTP/2
 /// only, pool sizes, a client certificate) and builds.
-pub fn client_builder(settings: ClientSettings<'_>) -> Result<reqwest::ClientBuilder, String> {
+pub fn client_builder(settings: &ClientSettings) -> Result<reqwest::ClientBuilder, String> {
     let mut builder = reqwest::Client::builder()
         .use_rustls_tls()
         .connect_timeout(settings.connect_timeout)
         .tcp_keepalive(Duration::from_secs(15))
         .http2_keep_alive_interval(Duration::from_secs(15))
         .connector_layer(CountConnections {
-            opened: settings.opened,
+            opened: settings.opened.clone(),
         });
-    let (key, path) = settings.ca_file;
+    let (key, path) = &settings.ca_file;
     if !path.is_empty() {
         let pem = read(path, key)?;
         let ca = reqwest::Certificate::from_pem(&pem).map_err(|e| format!("{key} {path}: {e}"))?;
@@ -50,29 +52,27 @@ pub fn client_builder(settings: ClientSettings<'_>) -> Result<reqwest::ClientBui
 /// client certificate (PEM) if any, the proxy if any, and a PING every 15 s (what reqwest was
 /// set to before).
 pub fn http2_settings(
-    origin: &str,
-    settings: ClientSettings<'_>,
+    origin: http::Uri,
+    settings: &ClientSettings,
     identity: Option<(&str, &[u8])>,
     proxy: Option<http2::Proxy>,
 ) -> Result<http2::Settings, String> {
-    let (key, path) = settings.ca_file;
+    let (key, path) = &settings.ca_file;
     let extra = if path.is_empty() {
         None
     } else {
         Some(read(path, key)?)
     };
     let roots = http2::roots(extra.as_deref()).map_err(|e| format!("{key} {path}: {e}"))?;
-    let tls = http2::client_config(roots, identity.map(|(_, pem)| pem)).map_err(|e| {
-        let what = identity
-            .map(|(what, _)| what)
-            .unwrap_or("the client certificate");
-        format!("{what}: not a certificate and key: {e}")
-    })?;
-    let opened = settings.opened;
+    // The errors say what is wrong with the certificate or key; the key names which.
+    let tls =
+        http2::client_config(roots, identity.map(|(_, pem)| pem)).map_err(|e| match identity {
+            Some((key, _)) => format!("{key}: {e}"),
+            None => e,
+        })?;
+    let opened = settings.opened.clone();
     Ok(http2::Settings {
-        origin: origin
-            .parse()
-            .map_err(|e| format!("{origin:?} is not a URL: {e}"))?,
+        origin,
         tls,
         proxy,
         connect_timeout: settings.connect_timeout,

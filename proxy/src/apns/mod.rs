@@ -125,9 +125,9 @@ impl Client {
             .map_err(|e| format!("ApplePushEndpoint {endpoint:?} is not a URL: {e}"))?;
         let base_path = uri.path().trim_end_matches('/').to_string();
         let settings = upstream::http2_settings(
-            &endpoint,
-            ClientSettings {
-                ca_file: ("ApplePushCAFile", &entry.ca_file),
+            uri.clone(),
+            &ClientSettings {
+                ca_file: ("ApplePushCAFile", entry.ca_file.clone()),
                 connect_timeout: Duration::from_secs(20),
                 opened: metrics.connection_counter(&entry.kind),
             },

@@ -84,13 +84,14 @@ impl Client {
         }
         tracing::info!(r#type = %entry.kind, "Initializing Android notification server");
         let account = ServiceAccount::load(&entry.service_file_location, &entry.fcm_token_uri)?;
-        let oauth = upstream::client_builder(ClientSettings {
-            ca_file: ("FcmCAFile", &entry.fcm_ca_file),
+        let settings = ClientSettings {
+            ca_file: ("FcmCAFile", entry.fcm_ca_file.clone()),
             connect_timeout: Duration::from_secs(10),
             opened: metrics.connection_counter(&entry.kind),
-        })?
-        .build()
-        .map_err(|e| format!("cannot build the OAuth2 client: {e}"))?;
+        };
+        let oauth = upstream::client_builder(&settings)?
+            .build()
+            .map_err(|e| format!("cannot build the OAuth2 client: {e}"))?;
         let endpoint = entry.fcm_endpoint.trim_end_matches('/');
         let url = format!(
             "{endpoint}/v1/projects/{}/messages:send",
@@ -99,11 +100,6 @@ impl Client {
         let url: http::Uri = url
             .parse()
             .map_err(|e| format!("FcmEndpoint and project_id make no URL ({url:?}): {e}"))?;
-        let settings = ClientSettings {
-            ca_file: ("FcmCAFile", &entry.fcm_ca_file),
-            connect_timeout: Duration::from_secs(10),
-            opened: metrics.connection_counter(&entry.kind),
-        };
         // Google's FCM endpoint speaks HTTP/2, on pushgate's own client. A plain-HTTP endpoint
         // (a local mock or relay) gets HTTP/1.1 on reqwest, as Go's client would use.
         let open: Box<dyn Fn() -> Result<Link, String> + Send + Sync> =
@@ -115,24 +111,19 @@ impl Client {
                     ),
                     None => None,
                 };
-                let settings = upstream::http2_settings(endpoint, settings, None, proxy)?;
+                let settings = upstream::http2_settings(url.clone(), &settings, None, proxy)?;
                 Box::new(move || {
                     http2::Connection::new(settings.clone())
                         .map(Link::Http2)
                         .map_err(|e| format!("FcmEndpoint: {e}"))
                 })
             } else {
-                let (ca_file, opened) = (entry.fcm_ca_file.clone(), settings.opened);
                 Box::new(move || {
-                    upstream::client_builder(ClientSettings {
-                        ca_file: ("FcmCAFile", &ca_file),
-                        connect_timeout: Duration::from_secs(10),
-                        opened: opened.clone(),
-                    })?
-                    .pool_max_idle_per_host(1024)
-                    .build()
-                    .map(Link::Reqwest)
-                    .map_err(|e| format!("cannot build the FCM client: {e}"))
+                    upstream::client_builder(&settings)?
+                        .pool_max_idle_per_host(1024)
+                        .build()
+                        .map(Link::Reqwest)
+                        .map_err(|e| format!("cannot build the FCM client: {e}"))
                 })
             };
         let mut common = HeaderMap::new();

@@ -154,16 +154,17 @@ fn target(entry: &GoObject, setup: &Setup<'_>) -> Result<Target, String> {
     tracing::info!(r#type = %setup.kind, "Initializing WebPush notification server");
     let (vapid, rules) = settings.check().map_err(failed)?;
     let format = settings.format(rules);
+    let client_settings = ClientSettings {
+        ca_file: ("WebPushCAFile", settings.ca_file.clone()),
+        connect_timeout: Duration::from_secs(10),
+        opened: setup.metrics.connection_counter(setup.kind),
+    };
     let client = |guarded: bool| {
-        let builder = upstream::client_builder(ClientSettings {
-            ca_file: ("WebPushCAFile", &settings.ca_file),
-            connect_timeout: Duration::from_secs(10),
-            opened: setup.metrics.connection_counter(setup.kind),
-        })?
-        // A relay's redirect is refused: it could point anywhere, the rules included.
-        .redirect(reqwest::redirect::Policy::none())
-        // Through a proxy the proxy would resolve the name, past the rules.
-        .no_proxy();
+        let builder = upstream::client_builder(&client_settings)?
+            // A relay's redirect is refused: it could point anywhere, the rules included.
+            .redirect(reqwest::redirect::Policy::none())
+            // Through a proxy the proxy would resolve the name, past the rules.
+            .no_proxy();
         builder
             .dns_resolver(std::sync::Arc::new(address::Resolver {
                 rules: guarded.then(|| format.rules.clone()),
