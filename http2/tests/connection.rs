@@ -139,34 +139,76 @@ async fn serve(
     std::future::pending::<()>().await;
 }
 
-/// A client of `server` that counts the connections it opens.
-fn client(
-    server: &Server,
-    keep_alive: Duration,
-    max_answer: usize,
-) -> (Connection, Arc<AtomicUsize>) {
-    let opened = Arc::new(AtomicUsize::new(0));
-    let counter = opened.clone();
-    let roots = http2::roots(Some(server.certificate_pem.as_bytes())).unwrap();
-    let connection = Connection::new(Settings {
-        origin: server.origin().parse().unwrap(),
-        tls: http2::client_config(roots, None).unwrap(),
-        proxy: None,
-        connect_timeout: Duration::from_secs(5),
-        keep_alive,
-        max_answer,
-        on_open: Arc::new(move || {
-            counter.fetch_add(1, Ordering::SeqCst);
-        }),
-    })
-    .unwrap();
-    (connection, opened)
+/// A `Connection` to one origin that counts the connections it opens.
+struct Client {
+    connection: Connection,
+    origin: String,
+    opened: Arc<AtomicUsize>,
 }
 
-fn request(server: &Server) -> http::Request<()> {
-    http::Request::post(format!("{}/3/device/a1b2c3", server.origin()))
-        .body(())
-        .unwrap()
+impl Client {
+    /// To `origin`, trusting `extra_root` (PEM) beside the Web PKI.
+    fn new(
+        origin: String,
+        extra_root: Option<&str>,
+        keep_alive: Duration,
+        max_answer: usize,
+    ) -> Client {
+        let opened = Arc::new(AtomicUsize::new(0));
+        let counter = opened.clone();
+        let roots = http2::roots(extra_root.map(str::as_bytes)).unwrap();
+        let connection = Connection::new(Settings {
+            origin: origin.parse().unwrap(),
+            tls: http2::client_config(roots, None).unwrap(),
+            proxy: None,
+            connect_timeout: Duration::from_secs(5),
+            keep_alive,
+            max_answer,
+            on_open: Arc::new(move || {
+                counter.fetch_add(1, Ordering::SeqCst);
+            }),
+        })
+        .unwrap();
+        Client {
+            connection,
+            origin,
+            opened,
+        }
+    }
+
+    /// To the test server, with PINGs every `keep_alive`.
+    fn of(server: &Server, keep_alive: Duration, max_answer: usize) -> Client {
+        Client::new(
+            server.origin(),
+            Some(&server.certificate_pem),
+            keep_alive,
+            max_answer,
+        )
+    }
+
+    /// One push, answered within `timeout`.
+    async fn push(&self, timeout: Duration) -> Result<Answer, Error> {
+        let request = http::Request::post(format!("{}/3/device/a1b2c3", self.origin))
+            .body(())
+            .unwrap();
+        self.connection
+            .send(request, Bytes::from_static(b"{}"), timeout)
+            .await
+    }
+
+    /// One push that must be answered 200.
+    async fn push_ok(&self) -> Answer {
+        let answer = match self.push(Duration::from_secs(5)).await {
+            Ok(answer) => answer,
+            Err(error) => panic!("no answer: {error}"),
+        };
+        assert_eq!(answer.status, 200);
+        answer
+    }
+
+    fn opened(&self) -> usize {
+        self.opened.load(Ordering::SeqCst)
+    }
 }
 
 /// The error of a request that must fail.
@@ -191,41 +233,24 @@ async fn answers_are_read_and_capped_and_the_stream_limit_is_the_servers() {
         ..SERVER
     })
     .await;
-    let (client, opened) = client(&server, Duration::from_secs(15), 1024);
-    assert_eq!(client.max_streams(), None, "not connected yet");
+    let client = Client::of(&server, Duration::from_secs(15), 1024);
+    assert_eq!(client.connection.max_streams(), None, "not connected yet");
 
     for _ in 0..3 {
-        let answer = client
-            .send(
-                request(&server),
-                Bytes::from_static(b"{}"),
-                Duration::from_secs(5),
-            )
-            .await
-            .unwrap();
-        assert_eq!(answer.status, 200);
+        let answer = client.push_ok().await;
         assert_eq!(answer.body.len(), 1024, "the body is cut at max_answer");
     }
-    assert_eq!(client.max_streams(), Some(7));
-    assert_eq!(opened.load(Ordering::SeqCst), 1, "one connection for all");
+    assert_eq!(client.connection.max_streams(), Some(7));
+    assert_eq!(client.opened(), 1, "one connection for all");
     assert_eq!(server.accepted(), 1);
 }
 
 #[tokio::test]
 async fn a_burst_on_a_new_client_opens_one_connection() {
     let server = Server::start(SERVER).await;
-    let (client, opened) = client(&server, Duration::from_secs(15), 1024);
-    let sends = (0..50).map(|_| {
-        client.send(
-            request(&server),
-            Bytes::from_static(b"{}"),
-            Duration::from_secs(5),
-        )
-    });
-    for answer in futures::future::join_all(sends).await {
-        assert_eq!(answer.unwrap().status, 200);
-    }
-    assert_eq!(opened.load(Ordering::SeqCst), 1);
+    let client = Client::of(&server, Duration::from_secs(15), 1024);
+    futures::future::join_all((0..50).map(|_| client.push_ok())).await;
+    assert_eq!(client.opened(), 1);
     assert_eq!(server.accepted(), 1);
 }
 
@@ -242,25 +267,16 @@ async fn those_who_waited_through_a_failed_opening_take_its_failure() {
             drop(tcp);
         }
     });
-    let connection = Connection::new(Settings {
-        origin: format!("https://{address}").parse().unwrap(),
-        tls: http2::client_config(http2::roots(None).unwrap(), None).unwrap(),
-        proxy: None,
-        connect_timeout: Duration::from_secs(5),
-        keep_alive: Duration::from_secs(15),
-        max_answer: 1024,
-        on_open: Arc::new(|| {}),
-    })
-    .unwrap();
-    let request = || {
-        http::Request::post(format!("https://{address}/"))
-            .body(())
-            .unwrap()
-    };
+    let client = Client::new(
+        format!("https://{address}"),
+        None,
+        Duration::from_secs(15),
+        1024,
+    );
 
-    let sends = (0..20).map(|_| connection.send(request(), Bytes::new(), Duration::from_secs(5)));
-    for answer in futures::future::join_all(sends).await {
-        let error = failure(answer);
+    let sends = (0..20).map(|_| client.push(Duration::from_secs(5)));
+    for sent in futures::future::join_all(sends).await {
+        let error = failure(sent);
         assert!(
             matches!(&error, Error::Connect(why) if why.contains("TLS with 127.0.0.1")),
             "{error}"
@@ -272,12 +288,8 @@ async fn those_who_waited_through_a_failed_opening_take_its_failure() {
         "a burst against a provider that is down tries once"
     );
 
-    // A send that starts after the failure tries again.
-    let error = failure(
-        connection
-            .send(request(), Bytes::new(), Duration::from_secs(5))
-            .await,
-    );
+    // A push that starts after the failure tries again.
+    let error = failure(client.push(Duration::from_secs(5)).await);
     assert!(matches!(error, Error::Connect(_)), "{error}");
     assert_eq!(accepted.load(Ordering::SeqCst), 2);
 }
@@ -289,45 +301,27 @@ async fn a_connection_the_server_closes_is_replaced_without_failing_a_request() 
         ..SERVER
     })
     .await;
-    let (client, opened) = client(&server, Duration::from_secs(15), 1024);
+    let client = Client::of(&server, Duration::from_secs(15), 1024);
     for _ in 0..5 {
-        let answer = client
-            .send(
-                request(&server),
-                Bytes::from_static(b"{}"),
-                Duration::from_secs(5),
-            )
-            .await
-            .unwrap();
-        assert_eq!(answer.status, 200);
+        client.push_ok().await;
     }
     // Each connection closes after one answer; a request may still reach a closing one
     // before its GOAWAY does, and is answered there.
-    let opened = opened.load(Ordering::SeqCst);
-    assert!(opened > 1, "{opened}");
-    assert_eq!(opened, server.accepted());
+    assert!(client.opened() > 1, "{}", client.opened());
+    assert_eq!(client.opened(), server.accepted());
 }
 
 #[tokio::test]
 async fn a_connection_that_stops_answering_pings_is_dropped_and_the_next_push_goes_on_a_new_one() {
     let server = Server::start(SERVER).await;
-    let keep_alive = Duration::from_millis(200);
-    let (client, opened) = client(&server, keep_alive, 1024);
-    let answer = client
-        .send(
-            request(&server),
-            Bytes::from_static(b"{}"),
-            Duration::from_secs(5),
-        )
-        .await
-        .unwrap();
-    assert_eq!(answer.status, 200);
-    assert_eq!(client.max_streams(), Some(100));
+    let client = Client::of(&server, Duration::from_millis(200), 1024);
+    client.push_ok().await;
+    assert_eq!(client.connection.max_streams(), Some(100));
 
     // The path dies silently: no FIN, no RST, nothing read or answered.
     server.silence_open_connections();
     let silenced = Instant::now();
-    while client.max_streams().is_some() {
+    while client.connection.max_streams().is_some() {
         assert!(
             silenced.elapsed() < Duration::from_secs(20),
             "the silent connection was never dropped"
@@ -336,39 +330,16 @@ async fn a_connection_that_stops_answering_pings_is_dropped_and_the_next_push_go
     }
 
     // Without the PING this push would go on the silent connection and time out.
-    let answer = client
-        .send(
-            request(&server),
-            Bytes::from_static(b"{}"),
-            Duration::from_secs(5),
-        )
-        .await
-        .unwrap();
-    assert_eq!(answer.status, 200);
-    assert_eq!(opened.load(Ordering::SeqCst), 2);
+    client.push_ok().await;
+    assert_eq!(client.opened(), 2);
 }
 
 #[tokio::test]
 async fn a_server_that_never_answers_gives_a_timeout() {
     let server = Server::start(SERVER).await;
-    let (client, _) = client(&server, Duration::from_secs(15), 1024);
-    client
-        .send(
-            request(&server),
-            Bytes::from_static(b"{}"),
-            Duration::from_secs(5),
-        )
-        .await
-        .unwrap();
+    let client = Client::of(&server, Duration::from_secs(15), 1024);
+    client.push_ok().await;
     server.silence_open_connections();
-    let error = failure(
-        client
-            .send(
-                request(&server),
-                Bytes::from_static(b"{}"),
-                Duration::from_millis(300),
-            )
-            .await,
-    );
+    let error = failure(client.push(Duration::from_millis(300)).await);
     assert!(error.is_timeout(), "{error}");
 }
