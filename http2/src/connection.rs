@@ -50,8 +50,22 @@ pub enum Error {
     Connect(String),
     /// The time ran out, connecting or waiting for the answer.
     Timeout,
+    /// The server refused the stream before processing it (`REFUSED_STREAM`, RFC 9113 §8.7;
+    /// a server does so past its stream limit or while it shuts down): the request did not
+    /// arrive, and may be sent again at once, as Go's HTTP/2 transport does.
+    Refused,
     /// The stream or the connection failed; the request may have reached the server.
     Http2(h2::Error),
+}
+
+impl From<h2::Error> for Error {
+    fn from(e: h2::Error) -> Error {
+        if e.is_remote() && e.reason() == Some(h2::Reason::REFUSED_STREAM) {
+            Error::Refused
+        } else {
+            Error::Http2(e)
+        }
+    }
 }
 
 impl Error {
@@ -65,6 +79,7 @@ impl fmt::Display for Error {
         match self {
             Error::Connect(why) => write!(f, "cannot connect: {why}"),
             Error::Timeout => f.write_str("timed out"),
+            Error::Refused => f.write_str("HTTP/2: the server refused the stream unread"),
             Error::Http2(e) => write!(f, "HTTP/2: {e}"),
         }
     }
@@ -157,14 +172,12 @@ impl Connection {
                 Err(e) => return Err(Error::Http2(e)),
             }
         };
-        let (answer, mut stream) = sender
-            .send_request(request, body.is_empty())
-            .map_err(Error::Http2)?;
+        let (answer, mut stream) = sender.send_request(request, body.is_empty())?;
         if !body.is_empty() {
             // h2 holds it until the flow-control window lets it out (pushes are a few KB).
-            stream.send_data(body, true).map_err(Error::Http2)?;
+            stream.send_data(body, true)?;
         }
-        let (parts, mut incoming) = answer.await.map_err(Error::Http2)?.into_parts();
+        let (parts, mut incoming) = answer.await?.into_parts();
         let mut body = Vec::new();
         // A body lost after the status arrived is kept as far as it came: the status is the
         // provider's answer. Reading to the end matters: a stream dropped unread is reset.

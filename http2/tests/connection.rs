@@ -1,6 +1,7 @@
 //! The client against a real HTTP/2 server over TLS on loopback: answers read and capped, the
 //! server's stream limit, one opening for a burst, a failed opening shared by those who waited
-//! through it, a connection the server closes, and one that goes silent (found by the PING).
+//! through it, a connection the server closes, one that goes silent (found by the PING), and
+//! a stream the server refuses.
 
 use std::{
     net::SocketAddr,
@@ -25,6 +26,8 @@ struct Behaviour {
     max_streams: u32,
     /// Closes a connection (GOAWAY) once it has answered this many requests.
     requests_per_connection: Option<usize>,
+    /// Resets this many of the first streams with `REFUSED_STREAM`, unread.
+    refused_streams: usize,
 }
 
 /// An HTTP/2 server over TLS on 127.0.0.1 that answers every request 200.
@@ -110,10 +113,16 @@ async fn serve(
         return;
     };
     let mut answered = 0;
+    let mut refused = 0;
     loop {
         tokio::select! {
             next = connection.accept() => {
                 let Some(Ok((_request, mut respond))) = next else { return };
+                if refused < behaviour.refused_streams {
+                    refused += 1;
+                    respond.send_reset(h2::Reason::REFUSED_STREAM);
+                    continue;
+                }
                 let body = Bytes::from(vec![b'x'; behaviour.answer_bytes]);
                 let answer = http::Response::builder().status(200).body(()).unwrap();
                 if let Ok(mut stream) = respond.send_response(answer, false) {
@@ -223,6 +232,7 @@ const SERVER: Behaviour = Behaviour {
     answer_bytes: 64,
     max_streams: 100,
     requests_per_connection: None,
+    refused_streams: 0,
 };
 
 #[tokio::test]
@@ -342,4 +352,19 @@ async fn a_server_that_never_answers_gives_a_timeout() {
     server.silence_open_connections();
     let error = failure(client.push(Duration::from_millis(300)).await);
     assert!(error.is_timeout(), "{error}");
+}
+
+#[tokio::test]
+async fn a_refused_stream_is_told_apart_from_a_broken_one() {
+    let server = Server::start(Behaviour {
+        refused_streams: 1,
+        ..SERVER
+    })
+    .await;
+    let client = Client::of(&server, Duration::from_secs(15), 1024);
+    let error = failure(client.push(Duration::from_secs(5)).await);
+    assert!(matches!(error, Error::Refused), "{error}");
+    // The connection lives on: the next push goes out on it.
+    client.push_ok().await;
+    assert_eq!(client.opened(), 1);
 }

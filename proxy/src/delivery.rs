@@ -126,7 +126,7 @@ impl Answer {
             Verdict::Final => AttemptOutcome::Fail,
             Verdict::Retry(_) => AttemptOutcome::Retry,
             Verdict::Transport(Lost::Timeout) => AttemptOutcome::Timeout,
-            Verdict::Transport(Lost::Connection) => AttemptOutcome::Connection,
+            Verdict::Transport(Lost::Connection | Lost::Refused) => AttemptOutcome::Connection,
             Verdict::Refused | Verdict::Reauth => AttemptOutcome::Auth,
         }
     }
@@ -159,6 +159,9 @@ pub enum Lost {
     Timeout,
     /// Connecting, TLS, or the connection broke.
     Connection,
+    /// The provider refused the HTTP/2 stream unread (`REFUSED_STREAM`): the push did not
+    /// arrive. Sent again at once, once, without using up an attempt.
+    Refused,
 }
 
 impl Verdict {
@@ -330,6 +333,7 @@ impl<P: Provider> Delivery<P> {
         let policy = &self.context.policy;
         let mut refused: Option<String> = None;
         let mut reauthed = false;
+        let mut resent = false;
         let mut attempts = 0;
         loop {
             attempts += 1;
@@ -391,6 +395,15 @@ impl<P: Provider> Delivery<P> {
                     continue;
                 }
                 Verdict::Reauth => return (outcome, false),
+                Verdict::Transport(Lost::Refused) if !resent => {
+                    // Nothing arrived, so this is not a failed attempt (Go's HTTP/2 transport
+                    // also sends a refused stream again by itself).
+                    resent = true;
+                    attempts -= 1;
+                    self.context.retries.refused.inc();
+                    tracing::debug!(did = %did, "HTTP/2 stream refused unread; sending again");
+                    continue;
+                }
                 Verdict::Retry(after) => after,
                 Verdict::Transport(_) => None,
                 Verdict::Delivered => {
@@ -418,6 +431,7 @@ impl<P: Provider> Delivery<P> {
                     match verdict {
                         Verdict::Transport(Lost::Timeout) => &retries.timeout,
                         Verdict::Transport(Lost::Connection) => &retries.connection,
+                        Verdict::Transport(Lost::Refused) => &retries.refused,
                         _ => &retries.answer,
                     }
                     .inc();

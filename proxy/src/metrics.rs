@@ -166,7 +166,7 @@ impl Metrics {
             ),
             retries: counter(
                 "pushgate_upstream_retries_total",
-                "Attempts repeated, by target Type and cause: the provider answered 'not now' (answer), or no answer came (timeout, connection; the push may have arrived).",
+                "Attempts repeated, by target Type and cause: the provider answered 'not now' (answer), no answer came (timeout, connection; the push may have arrived), or the provider refused the HTTP/2 stream unread (refused; sent again at once).",
                 &["target", "cause"],
             ),
             connections: counter(
@@ -284,6 +284,7 @@ impl Metrics {
             answer: cause("answer"),
             timeout: cause("timeout"),
             connection: cause("connection"),
+            refused: cause("refused"),
         }
     }
 
@@ -395,4 +396,6 @@ pub struct RetryMetrics {
     pub timeout: IntCounter,
     /// No connection, or it broke before an answer.
     pub connection: IntCounter,
+    /// The provider refused the HTTP/2 stream unread (`REFUSED_STREAM`).
+    pub refused: IntCounter,
 }

@@ -100,10 +100,10 @@ pub struct Failure {
 impl From<http2::Error> for Failure {
     fn from(e: http2::Error) -> Failure {
         Failure {
-            lost: if e.is_timeout() {
-                Lost::Timeout
-            } else {
-                Lost::Connection
+            lost: match e {
+                http2::Error::Timeout => Lost::Timeout,
+                http2::Error::Refused => Lost::Refused,
+                http2::Error::Connect(_) | http2::Error::Http2(_) => Lost::Connection,
             },
             text: e.to_string(),
         }

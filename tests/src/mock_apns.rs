@@ -171,7 +171,10 @@ async fn accept_loop(
 async fn handle(
     req: Request<Incoming>,
     state: Arc<Recorder>,
-) -> Result<Response<BoxBody<Bytes, std::convert::Infallible>>, hyper::Error> {
+) -> Result<
+    Response<BoxBody<Bytes, std::convert::Infallible>>,
+    Box<dyn std::error::Error + Send + Sync>,
+> {
     let (parts, body) = req.into_parts();
     let body = body.collect().await?.to_bytes();
     let recorded = Recorded {
@@ -181,6 +184,10 @@ async fn handle(
         body: String::from_utf8_lossy(&body).into_owned(),
     };
     let reply = state.take(recorded);
+    if reply.refuse_stream {
+        // hyper resets the stream with the h2 reason its service's error carries.
+        return Err(h2::Error::from(h2::Reason::REFUSED_STREAM).into());
+    }
     if !reply.delay.is_zero() {
         tokio::time::sleep(reply.delay).await;
     }

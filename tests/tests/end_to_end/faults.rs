@@ -176,6 +176,32 @@ async fn retries_are_counted_by_cause() {
     running.shutdown().await;
 }
 
+/// A stream APNs refuses unread (`REFUSED_STREAM`, as a server past its stream limit does) is
+/// sent again at once and does not use up one of the three attempts: the push did not arrive.
+#[tokio::test]
+async fn a_refused_stream_is_sent_again_without_using_an_attempt() {
+    let apns = MockApns::start().await;
+    apns.reply_with(|_, n| match n {
+        0 => mock_apns::Reply::refused_stream(),
+        1 | 2 => mock_apns::Reply::reason(503, "ServiceUnavailable"),
+        _ => mock_apns::Reply::ok(),
+    });
+    let key = apple_key();
+    let running = start(&apple_config(&apns, &key)).await;
+    let mut client = grpc_client(&running).await;
+    let answer = send(&mut client, push("apple_rn", "a1b2c3d4")).await;
+    assert_eq!(answer.status(), Status::Ok, "{answer:?}");
+    assert_eq!(apns.requests().len(), 4, "refused, two 503s, then OK");
+    let metrics = running.metrics_text();
+    for (cause, count) in [("refused", 1), ("answer", 2), ("connection", 0)] {
+        let line = format!(
+            r#"pushgate_upstream_retries_total{{cause="{cause}",target="apple_rn"}} {count}"#
+        );
+        assert!(metrics.lines().any(|l| l == line), "{line} in:\n{metrics}");
+    }
+    running.shutdown().await;
+}
+
 /// A target removed by a reload came back as SERVING when its in-flight pushes finished.
 #[tokio::test]
 async fn a_target_removed_by_reload_stays_gone_when_its_sends_finish() {
