@@ -50,8 +50,8 @@ pub enum Error {
     Connect(String),
     /// The time ran out, connecting or waiting for the answer.
     Timeout,
-    /// The server refused the stream before processing it (`REFUSED_STREAM`, RFC 9113 §8.7;
-    /// a server does so past its stream limit or while it shuts down): the request did not
+    /// The server refused the stream before processing it (`REFUSED_STREAM`, RFC 9113 section
+    /// 8.7; a server does so past its stream limit or while it shuts down): the request did not
     /// arrive, and may be sent again at once, as Go's HTTP/2 transport does.
     Refused,
     /// The stream or the connection failed; the request may have reached the server.
