@@ -68,12 +68,6 @@ impl From<h2::Error> for Error {
     }
 }
 
-impl Error {
-    pub fn is_timeout(&self) -> bool {
-        matches!(self, Error::Timeout)
-    }
-}
-
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

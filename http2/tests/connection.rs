@@ -351,7 +351,7 @@ async fn a_server_that_never_answers_gives_a_timeout() {
     client.push_ok().await;
     server.silence_open_connections();
     let error = failure(client.push(Duration::from_millis(300)).await);
-    assert!(error.is_timeout(), "{error}");
+    assert!(matches!(error, Error::Timeout), "{error}");
 }
 
 #[tokio::test]

@@ -45,15 +45,9 @@ pub async fn serve_http(
         };
         let Some(Ok(conn)) = conn else { break };
         let peer: SocketAddr = conn.peer();
-        let (app, stopping) = (app.clone(), stop.subscribe());
+        let (app, mut stopping) = (app.clone(), stop.subscribe());
         tokio::spawn(async move {
-            let ended = http1::serve(
-                conn,
-                peer,
-                app.clone(),
-                settings.header_read,
-                stopping.clone(),
-            );
+            let ended = http1::serve(conn, peer, &app, settings.header_read, &mut stopping);
             if let Ended::Http2(conn) = ended.await {
                 // Boxed: hyper's connection is large, and most connections never need it.
                 Box::pin(serve_http2(conn, peer, app, stopping)).await;

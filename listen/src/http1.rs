@@ -62,28 +62,28 @@ pub(crate) enum Ended<T> {
 /// what every connection costs while its push is in flight, so what is short-lived (reading a
 /// head, writing an answer) is boxed and the request is built outside it.
 #[allow(clippy::manual_async_fn)] // on purpose, as said above
-pub(crate) fn serve<T>(
+pub(crate) fn serve<'a, T>(
     mut io: T,
     peer: SocketAddr,
-    app: Router,
+    app: &'a Router,
     header_read: Duration,
-    mut stop: watch::Receiver<bool>,
-) -> impl std::future::Future<Output = Ended<T>>
+    stop: &'a mut watch::Receiver<bool>,
+) -> impl std::future::Future<Output = Ended<T>> + 'a
 where
-    T: AsyncRead + AsyncWrite + Unpin,
+    T: AsyncRead + AsyncWrite + Unpin + 'a,
 {
     async move {
         let mut buf = BytesMut::new();
         let mut first = true;
         loop {
-            let reading = read_head(&mut io, &mut buf, header_read, first, &mut stop);
+            let reading = read_head(&mut io, &mut buf, header_read, first, stop);
             let head = match Box::pin(reading).await {
                 Read::Head(head) => head,
                 Read::Http2 => return Ended::Http2(Rewind::new(buf.freeze(), io)),
                 Read::Closed => return Ended::Closed,
             };
             first = false;
-            let mut exchange = Exchange::start(head, &mut buf, peer, &app);
+            let mut exchange = Exchange::start(head, &mut buf, peer, app);
             if exchange.continue_first
                 // The client waits for this before it sends the body.
                 && io.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").await.is_err()
@@ -221,7 +221,15 @@ async fn read_head<T: AsyncRead + AsyncWrite + Unpin>(
                     Ok(Some(head)) => return Read::Head(head),
                     Ok(None) => {}
                     Err(status) => {
-                        let _ = write_refusal(io, status).await;
+                        // Its status, no body, and the end of the connection.
+                        let mut refusal = Response::new(Body::empty());
+                        *refusal.status_mut() = status;
+                        if write_response(io, refusal, Version::HTTP_11, false, false)
+                            .await
+                            .is_ok()
+                        {
+                            let _ = io.shutdown().await;
+                        }
                         return Read::Closed;
                     }
                 }
@@ -608,18 +616,6 @@ fn date() -> [u8; 29] {
         cached.set((second, text));
         text
     })
-}
-
-/// The answer to a request that cannot be read: its status and no body, then the end.
-async fn write_refusal<T: AsyncWrite + Unpin>(io: &mut T, status: StatusCode) -> io::Result<()> {
-    let out = format!(
-        "HTTP/1.1 {} {}\r\nconnection: close\r\ncontent-length: 0\r\ndate: {}\r\n\r\n",
-        status.as_str(),
-        status.canonical_reason().unwrap_or(""),
-        String::from_utf8_lossy(&date()),
-    );
-    io.write_all(out.as_bytes()).await?;
-    io.shutdown().await
 }
 
 /// A connection with bytes already read from it in front, for the server that takes it over.

@@ -316,6 +316,7 @@ async fn requests_that_cannot_be_read_are_refused_and_closed() {
             "{status}: {seen}"
         );
         assert!(seen.contains("connection: close\r\n"), "{seen}");
+        assert!(seen.contains("content-length: 0\r\n"), "{seen}");
         assert!(closed || closes(&mut tcp).await, "{status}: closed");
     }
     server.shutdown().await;

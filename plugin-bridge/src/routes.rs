@@ -159,11 +159,12 @@ async fn front<B: Backend>(State(app): State<Arc<App<B>>>, req: Request, next: N
     if verdict.backend_error {
         app.backend.throttle_backend_error();
     }
-    let get_route = matches!(
-        req.uri().path(),
-        "/" | "/version" | "/metrics" | "/healthz" | "/readyz"
-    );
-    let mut response = if verdict.allowed && req.method() == axum::http::Method::HEAD && get_route {
+    let head_on_get_route = req.method() == axum::http::Method::HEAD
+        && matches!(
+            req.uri().path(),
+            "/" | "/version" | "/metrics" | "/healthz" | "/readyz"
+        );
+    let mut response = if verdict.allowed && head_on_get_route {
         not_allowed().await
     } else if verdict.allowed {
         let mut response = next.run(req).await;

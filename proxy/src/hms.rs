@@ -11,7 +11,6 @@ use http::header;
 use pushgate::v1::{Kind, Priority};
 use serde::Serialize;
 
-use crate::retry::retry_after;
 use crate::{
     delivery::{
         self, Answer, Format, Provider, Registration, Setup, Target, Verdict, INVALID_TOKEN,
@@ -22,6 +21,7 @@ use crate::{
     oauth::{Grant, TokenSource},
     outcome::{Family, Outcome},
     push::Push,
+    retry::retry_after,
     upstream::{self, ClientSettings},
 };
 
@@ -113,7 +113,7 @@ fn target(entry: &GoObject, setup: &Setup<'_>) -> Result<Target, String> {
     }
     tracing::info!(r#type = %setup.kind, "Initializing Huawei notification server");
     let client_settings = ClientSettings {
-        ca_file: ("HmsCAFile", settings.ca_file.clone()),
+        extra_root: upstream::extra_root("HmsCAFile", &settings.ca_file)?,
         connect_timeout: Duration::from_secs(10),
         opened: setup.metrics.connection_counter(setup.kind),
     };

@@ -16,16 +16,36 @@ use crate::delivery::Lost;
 /// proxy or balancer in between may send megabytes of HTML, which must not be held in memory.
 pub const MAX_ANSWER_BYTES: usize = 64 * 1024;
 
-/// How a target's client differs from the shared defaults; built once per target and used for
-/// each client it builds (OAuth2, the provider, a replacement).
+/// How a target's client differs from the shared defaults; built once per target, at start-up,
+/// and used for each client it builds (OAuth2, the provider, one per connection as load grows).
 #[derive(Clone)]
 pub struct ClientSettings {
-    /// The config key and path of an extra trusted root (`ApplePushCAFile`, `FcmCAFile`), or "".
-    pub ca_file: (&'static str, String),
+    /// The config's extra trusted root (`ApplePushCAFile`, `FcmCAFile`, …), if it names one.
+    pub extra_root: Option<ExtraRoot>,
     /// Budget to open a connection (TCP and TLS).
     pub connect_timeout: Duration,
     /// Counts the connections this client opens.
     pub opened: IntCounter,
+}
+
+/// A root to trust beside the Web PKI (a test or private endpoint), read once from the file the
+/// config names: a client built later, as load grows, does not go to the disk for it.
+#[derive(Clone)]
+pub struct ExtraRoot {
+    /// The config key and path, as an error about it names them: `FcmCAFile /etc/ca.pem`.
+    source: String,
+    pem: Vec<u8>,
+}
+
+/// The file at `path` (config key `key`) as an extra root; `None` when `path` is empty.
+pub fn extra_root(key: &str, path: &str) -> Result<Option<ExtraRoot>, String> {
+    if path.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(ExtraRoot {
+        pem: read(path, key)?,
+        source: format!("{key} {path}"),
+    }))
 }
 
 /// A reqwest builder with what every upstream shares; the caller adds what is its own (HTTP/2
@@ -39,10 +59,9 @@ pub fn client_builder(settings: &ClientSettings) -> Result<reqwest::ClientBuilde
         .connector_layer(CountConnections {
             opened: settings.opened.clone(),
         });
-    let (key, path) = &settings.ca_file;
-    if !path.is_empty() {
-        let pem = read(path, key)?;
-        let ca = reqwest::Certificate::from_pem(&pem).map_err(|e| format!("{key} {path}: {e}"))?;
+    if let Some(root) = &settings.extra_root {
+        let ca = reqwest::Certificate::from_pem(&root.pem)
+            .map_err(|e| format!("{}: {e}", root.source))?;
         builder = builder.add_root_certificate(ca);
     }
     Ok(builder)
@@ -57,13 +76,10 @@ pub fn http2_settings(
     identity: Option<(&str, &[u8])>,
     proxy: Option<http2::Proxy>,
 ) -> Result<http2::Settings, String> {
-    let (key, path) = &settings.ca_file;
-    let extra = if path.is_empty() {
-        None
-    } else {
-        Some(read(path, key)?)
+    let roots = match &settings.extra_root {
+        None => http2::roots(None)?,
+        Some(root) => http2::roots(Some(&root.pem)).map_err(|e| format!("{}: {e}", root.source))?,
     };
-    let roots = http2::roots(extra.as_deref()).map_err(|e| format!("{key} {path}: {e}"))?;
     // The errors say what is wrong with the certificate or key; the key names which.
     let tls =
         http2::client_config(roots, identity.map(|(_, pem)| pem)).map_err(|e| match identity {

@@ -1,7 +1,13 @@
 //! A mock APNs: HTTP/2 over TLS (ALPN h2, a certificate made at start-up by rcgen) that records
 //! every request and answers as a test scripts it. Optionally requires a client certificate.
 
-use std::{net::SocketAddr, sync::Arc};
+use std::{
+    net::SocketAddr,
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc,
+    },
+};
 
 use bytes::Bytes;
 use futures::StreamExt;
@@ -36,6 +42,8 @@ pub struct MockApns {
     state: Arc<Recorder>,
     /// Bumped to have every open connection say GOAWAY and close, as APNs does at times.
     goaway: tokio::sync::watch::Sender<u64>,
+    /// Streams still to be reset with `REFUSED_STREAM`, unread and unrecorded.
+    refusing: Arc<AtomicUsize>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -75,10 +83,11 @@ impl MockApns {
         let addr = listener.local_addr().unwrap();
         let state = Arc::new(Recorder::default());
         let (goaway, _) = tokio::sync::watch::channel(0);
+        let refusing = Arc::new(AtomicUsize::new(0));
         let task = tokio::spawn(accept_loop(
             listener,
             acceptor,
-            state.clone(),
+            (state.clone(), refusing.clone()),
             streams,
             goaway.clone(),
         ));
@@ -87,6 +96,7 @@ impl MockApns {
             ca_pem,
             state,
             goaway,
+            refusing,
             task,
         }
     }
@@ -124,6 +134,17 @@ impl MockApns {
         self.state.open_connections()
     }
 
+    /// The next `n` streams are reset with `REFUSED_STREAM` before they are read, as a server
+    /// past its stream limit does: not processed, so not recorded.
+    pub fn refuse_streams(&self, n: usize) {
+        self.refusing.store(n, Ordering::SeqCst);
+    }
+
+    /// Streams still to be refused.
+    pub fn streams_to_refuse(&self) -> usize {
+        self.refusing.load(Ordering::SeqCst)
+    }
+
     /// Every open connection says GOAWAY and closes once its requests are answered.
     pub fn close_connections(&self) {
         self.goaway.send_modify(|n| *n += 1);
@@ -133,7 +154,7 @@ impl MockApns {
 async fn accept_loop(
     listener: TcpListener,
     acceptor: TlsAcceptor,
-    state: Arc<Recorder>,
+    (state, refusing): (Arc<Recorder>, Arc<AtomicUsize>),
     streams: u32,
     goaway: tokio::sync::watch::Sender<u64>,
 ) {
@@ -143,7 +164,7 @@ async fn accept_loop(
         };
         let _ = tcp.set_nodelay(true);
         let acceptor = acceptor.clone();
-        let state = state.clone();
+        let (state, refusing) = (state.clone(), refusing.clone());
         let mut goaway = goaway.subscribe();
         tokio::spawn(async move {
             let Ok(tls) = acceptor.accept(tcp).await else {
@@ -151,7 +172,7 @@ async fn accept_loop(
             };
             state.connected();
             let closing = state.clone();
-            let service = service_fn(move |req| handle(req, state.clone()));
+            let service = service_fn(move |req| handle(req, state.clone(), refusing.clone()));
             let conn = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
                 .max_concurrent_streams(streams)
                 .serve_connection(TokioIo::new(tls), service);
@@ -171,10 +192,18 @@ async fn accept_loop(
 async fn handle(
     req: Request<Incoming>,
     state: Arc<Recorder>,
+    refusing: Arc<AtomicUsize>,
 ) -> Result<
     Response<BoxBody<Bytes, std::convert::Infallible>>,
     Box<dyn std::error::Error + Send + Sync>,
 > {
+    let refuse = refusing
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok();
+    if refuse {
+        // hyper resets the stream with the h2 reason its service's error carries.
+        return Err(h2::Error::from(h2::Reason::REFUSED_STREAM).into());
+    }
     let (parts, body) = req.into_parts();
     let body = body.collect().await?.to_bytes();
     let recorded = Recorded {
@@ -184,10 +213,6 @@ async fn handle(
         body: String::from_utf8_lossy(&body).into_owned(),
     };
     let reply = state.take(recorded);
-    if reply.refuse_stream {
-        // hyper resets the stream with the h2 reason its service's error carries.
-        return Err(h2::Error::from(h2::Reason::REFUSED_STREAM).into());
-    }
     if !reply.delay.is_zero() {
         tokio::time::sleep(reply.delay).await;
     }

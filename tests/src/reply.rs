@@ -15,9 +15,6 @@ pub struct Reply {
     pub delay: Duration,
     /// How long the body follows the headers (a slow or far provider).
     pub body_delay: Duration,
-    /// No answer: the stream is reset with `REFUSED_STREAM`, as a server past its stream limit
-    /// does (the mock APNs only: it is the one on HTTP/2).
-    pub refuse_stream: bool,
 }
 
 impl Reply {
@@ -33,15 +30,6 @@ impl Reply {
             headers: Vec::new(),
             delay: Duration::ZERO,
             body_delay: Duration::ZERO,
-            refuse_stream: false,
-        }
-    }
-
-    /// The stream reset with `REFUSED_STREAM` instead of an answer.
-    pub fn refused_stream() -> Self {
-        Reply {
-            refuse_stream: true,
-            ..Reply::ok()
         }
     }
 

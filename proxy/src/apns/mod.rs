@@ -14,13 +14,13 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{header, HeaderMap, HeaderValue, StatusCode};
 
-use crate::retry::retry_after;
 use crate::{
     config::{AppleAuth, AppleSettings, Delivery},
     connections::Connections,
     delivery::{self, Answer, Context, Lost, Provider, Target, Verdict},
     metrics::Metrics,
     outcome::{Family, Outcome},
+    retry::retry_after,
     upstream::{self, read, ClientSettings, Link},
 };
 use payload::{ApnsFormat, ApnsRequest};
@@ -127,7 +127,7 @@ impl Client {
         let settings = upstream::http2_settings(
             uri.clone(),
             &ClientSettings {
-                ca_file: ("ApplePushCAFile", entry.ca_file.clone()),
+                extra_root: upstream::extra_root("ApplePushCAFile", &entry.ca_file)?,
                 connect_timeout: Duration::from_secs(20),
                 opened: metrics.connection_counter(&entry.kind),
             },

@@ -11,7 +11,6 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{header, HeaderMap, HeaderValue, StatusCode};
 
-use crate::retry::retry_after;
 use crate::{
     config::{AndroidSettings, Delivery},
     connections::Connections,
@@ -19,6 +18,7 @@ use crate::{
     metrics::Metrics,
     oauth::TokenSource,
     outcome::{Family, Outcome},
+    retry::retry_after,
     upstream::{self, ClientSettings, Link},
 };
 use message::FcmFormat;
@@ -85,7 +85,7 @@ impl Client {
         tracing::info!(r#type = %entry.kind, "Initializing Android notification server");
         let account = ServiceAccount::load(&entry.service_file_location, &entry.fcm_token_uri)?;
         let settings = ClientSettings {
-            ca_file: ("FcmCAFile", entry.fcm_ca_file.clone()),
+            extra_root: upstream::extra_root("FcmCAFile", &entry.fcm_ca_file)?,
             connect_timeout: Duration::from_secs(10),
             opened: metrics.connection_counter(&entry.kind),
         };

@@ -20,13 +20,13 @@ use p256::pkcs8::EncodePrivateKey;
 use pushgate::v1::Priority;
 use reqwest::header;
 
-use crate::retry::retry_after;
 use crate::{
     delivery::{self, Answer, Format, Lost, Provider, Registration, Setup, Target, Verdict},
     fcm::message::data,
     general::General,
     outcome::{Family, Outcome},
     push::Push,
+    retry::retry_after,
     upstream::{self, ClientSettings},
 };
 use address::Rules;
@@ -155,7 +155,7 @@ fn target(entry: &GoObject, setup: &Setup<'_>) -> Result<Target, String> {
     let (vapid, rules) = settings.check().map_err(failed)?;
     let format = settings.format(rules);
     let client_settings = ClientSettings {
-        ca_file: ("WebPushCAFile", settings.ca_file.clone()),
+        extra_root: upstream::extra_root("WebPushCAFile", &settings.ca_file)?,
         connect_timeout: Duration::from_secs(10),
         opened: setup.metrics.connection_counter(setup.kind),
     };

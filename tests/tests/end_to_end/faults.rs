@@ -181,9 +181,9 @@ async fn retries_are_counted_by_cause() {
 #[tokio::test]
 async fn a_refused_stream_is_sent_again_without_using_an_attempt() {
     let apns = MockApns::start().await;
+    apns.refuse_streams(1);
     apns.reply_with(|_, n| match n {
-        0 => mock_apns::Reply::refused_stream(),
-        1 | 2 => mock_apns::Reply::reason(503, "ServiceUnavailable"),
+        0 | 1 => mock_apns::Reply::reason(503, "ServiceUnavailable"),
         _ => mock_apns::Reply::ok(),
     });
     let key = apple_key();
@@ -191,7 +191,8 @@ async fn a_refused_stream_is_sent_again_without_using_an_attempt() {
     let mut client = grpc_client(&running).await;
     let answer = send(&mut client, push("apple_rn", "a1b2c3d4")).await;
     assert_eq!(answer.status(), Status::Ok, "{answer:?}");
-    assert_eq!(apns.requests().len(), 4, "refused, two 503s, then OK");
+    assert_eq!(apns.streams_to_refuse(), 0, "the first stream was refused");
+    assert_eq!(apns.requests().len(), 3, "after it, two 503s, then OK");
     let metrics = running.metrics_text();
     for (cause, count) in [("refused", 1), ("answer", 2), ("connection", 0)] {
         let line = format!(
